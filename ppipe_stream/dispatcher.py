@@ -1,0 +1,266 @@
+"""The Data Dispatcher: publishes dataset rows as a timed, open-loop event stream.
+
+Owns the send loop: it pulls intended send times from a :class:`Schedule`, rows
+from a :class:`DatasetStream`, and hands each due event to the producer in
+per-partition batches (no await per message), stamping ``ppipe-intended-ns``
+and ``ppipe-sent-ns``. Ground-truth labels follow each event after the label
+delay, on the same partition. Every sent batch is reported synchronously to
+``on_sent`` (the scorer's ledger) *before* it reaches the broker, so no answer
+can be read for an id the ledger does not know.
+
+It does not create topics, start brokers or score anything. The schedule is
+open loop: a slow broker or pipeline never delays the *intended* times, and the
+gap between intended and sent (dispatch lag) is measured, not hidden.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import numpy as np
+import structlog
+from aiokafka import AIOKafkaProducer
+from anyio.abc import TaskStatus
+from hdrh.histogram import HdrHistogram
+
+from . import protocol
+from .datasets import DatasetStream, Row
+from .schedule import Schedule
+
+__all__ = ["Dispatcher", "DispatchStats", "OnSent"]
+
+log = structlog.get_logger(__name__)
+
+OnSent = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[Any]], None]
+
+_MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to others
+_SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
+
+
+class DispatchStats:
+    """Live figures of the dispatcher; read by the progress display and the summary."""
+
+    def __init__(self, target_rate: float | None) -> None:
+        self.events_sent = 0
+        self.labels_sent = 0
+        self.target_rate = target_rate
+        self.first_intended_ns: int | None = None
+        self.last_sent_ns: int | None = None
+        self.last_intended_ns: int | None = None
+        self.finished = False
+        self.dataset_exhausted = False
+        self.lag_us = HdrHistogram(1, 3_600_000_000, 3)
+
+    def record_lag(self, lags_us: np.ndarray) -> None:
+        values, counts = np.unique(np.maximum(lags_us, 1), return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist()):
+            self.lag_us.record_value(value, count)
+
+    @property
+    def achieved_rate(self) -> float:
+        """Events per second between the first intended and the last sent stamp."""
+        if self.events_sent < 2 or self.first_intended_ns is None or self.last_sent_ns is None:
+            return 0.0
+        span = (self.last_sent_ns - self.first_intended_ns) / 1e9
+        return (self.events_sent - 1) / span if span > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        lag = self.lag_us
+        has = lag.get_total_count() > 0
+        return {
+            "events_sent": self.events_sent,
+            "labels_sent": self.labels_sent,
+            "target_rate": self.target_rate,
+            "achieved_rate": round(self.achieved_rate, 3),
+            "lag_ms": {
+                "p50": lag.get_value_at_percentile(50) / 1000 if has else None,
+                "p99": lag.get_value_at_percentile(99) / 1000 if has else None,
+                "max": lag.get_max_value() / 1000 if has else None,
+            },
+            "dataset_exhausted": self.dataset_exhausted,
+        }
+
+
+class Dispatcher:
+    """Sends one run's events and labels. Start with ``tg.start(dispatcher.run)``."""
+
+    def __init__(
+        self,
+        *,
+        producer: AIOKafkaProducer,
+        topic: str,
+        partitions: int,
+        dataset: DatasetStream,
+        schedule: Schedule,
+        label_delay_s: float,
+        on_sent: OnSent,
+        drain_s: float,
+    ) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._partitions = partitions
+        self._dataset = dataset
+        self._schedule = schedule
+        self._label_delay_ns = None if label_delay_s == float("inf") else int(label_delay_s * 1e9)
+        self._on_sent = on_sent
+        self._drain_ns = int(drain_s * 1e9)
+        self._labels: collections.deque[tuple[int, int, Any]] = collections.deque()
+        self._pending: list[Any] = []  # delivery futures not yet checked
+        self.stats = DispatchStats(schedule.target_rate)
+        self.start_wall_ns = 0
+        self._start_mono_ns = 0
+
+    def now_wall_ns(self) -> int:
+        """Wall-clock ns on the dispatcher's clock: the start stamp plus monotonic time."""
+        return self.start_wall_ns + (time.perf_counter_ns() - self._start_mono_ns)
+
+    async def run(self, *, start_wall_ns: int | None = None,
+                  task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> DispatchStats:
+        """Dispatch the whole schedule, then keep releasing labels until they are
+        all out or the drain ends. Returns the final stats."""
+        self._start_mono_ns = time.perf_counter_ns()
+        self.start_wall_ns = start_wall_ns or time.time_ns()
+        task_status.started()
+        log.info("dispatch.started", topic=self._topic, target_rate=self.stats.target_rate)
+        rows = iter(self._dataset)
+        next_id = 0
+        for chunk in self._schedule.chunks():
+            offsets = chunk.tolist()
+            i = 0
+            while i < len(offsets):
+                now = time.perf_counter_ns() - self._start_mono_ns
+                if offsets[i] > now:
+                    await self._release_labels(now)
+                    wait = offsets[i] - now
+                    if self._labels:
+                        wait = min(wait, self._labels[0][0] - now)
+                    await anyio.sleep(max(wait - _SLEEP_SLACK_NS, 0) / 1e9)
+                    continue
+                j = i + 1
+                limit = min(len(offsets), i + _MAX_BATCH_EVENTS)
+                while j < limit and offsets[j] <= now:
+                    j += 1
+                sent = await self._send_events(rows, next_id, offsets[i:j])
+                next_id += sent
+                if sent < j - i:  # the dataset ran out
+                    self.stats.dataset_exhausted = True
+                    break
+                i = j
+                await self._release_labels(time.perf_counter_ns() - self._start_mono_ns)
+                await anyio.sleep(0)
+            if self.stats.dataset_exhausted:
+                log.warning("dispatch.dataset_exhausted", events=next_id)
+                break
+        self.stats.finished = True
+        log.info("dispatch.events_done", events=self.stats.events_sent)
+        drain_end = time.perf_counter_ns() - self._start_mono_ns + self._drain_ns
+        while self._labels:
+            now = time.perf_counter_ns() - self._start_mono_ns
+            if now >= drain_end:
+                break
+            await self._release_labels(now)
+            if self._labels:
+                await anyio.sleep(max(min(self._labels[0][0], drain_end) - now, 0) / 1e9)
+        await self._producer.flush()
+        self._check_delivered(final=True)
+        return self.stats
+
+    async def _send_events(self, rows, first_id: int, offsets: list[int]) -> int:
+        """Build and send per-partition batches for these due events; returns how many were sent."""
+        n_part = self._partitions
+        builders: dict[int, Any] = {}
+        ids: list[int] = []
+        intended: list[int] = []
+        sent: list[int] = []
+        labels: list[Any] = []
+        start_wall, start_mono = self.start_wall_ns, self._start_mono_ns
+        encode = protocol.encode
+        for k, offset in enumerate(offsets):
+            try:
+                row: Row = next(rows)
+            except StopIteration:
+                break
+            event_id = first_id + k
+            intended_ns = start_wall + offset
+            sent_ns = start_wall + (time.perf_counter_ns() - start_mono)
+            partition = event_id % n_part
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = self._producer.create_batch()
+            key = str(event_id).encode()
+            value = encode(protocol.Event(id=event_id, features=row.features, row=row.index))
+            headers = [(protocol.HEADER_INTENDED_NS, str(intended_ns).encode()),
+                       (protocol.HEADER_SENT_NS, str(sent_ns).encode())]
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                await self._ship(builder, partition)
+                builder = builders[partition] = self._producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None, headers=headers)
+            ids.append(event_id)
+            intended.append(intended_ns)
+            sent.append(sent_ns)
+            labels.append(row.label)
+            if self._label_delay_ns is not None:
+                self._labels.append((offset + self._label_delay_ns, event_id, row.label))
+        if not ids:
+            return 0
+        self._on_sent(ids, intended, sent, labels)  # ledger first: answers can only follow
+        for partition, builder in builders.items():
+            if builder.record_count():
+                await self._ship(builder, partition)
+        stats = self.stats
+        if stats.first_intended_ns is None:
+            stats.first_intended_ns = intended[0]
+        stats.events_sent += len(ids)
+        stats.last_sent_ns = sent[-1]
+        stats.last_intended_ns = intended[-1]
+        stats.record_lag((np.asarray(sent) - np.asarray(intended)) // 1000)
+        return len(ids)
+
+    async def _release_labels(self, now_offset_ns: int) -> None:
+        """Send every label whose release time has come."""
+        queue = self._labels
+        if not queue or queue[0][0] > now_offset_ns:
+            return
+        builders: dict[int, Any] = {}
+        encode = protocol.encode
+        count = 0
+        while queue and queue[0][0] <= now_offset_ns and count < _MAX_BATCH_EVENTS:
+            _, event_id, label = queue.popleft()
+            partition = event_id % self._partitions
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = self._producer.create_batch()
+            key = str(event_id).encode()
+            value = encode(protocol.Label(id=event_id, label=label))
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                await self._ship(builder, partition)
+                builder = builders[partition] = self._producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None)
+            count += 1
+        for partition, builder in builders.items():
+            if builder.record_count():
+                await self._ship(builder, partition)
+        self.stats.labels_sent += count
+
+    async def _ship(self, builder, partition: int) -> None:
+        builder.close()
+        future = await self._producer.send_batch(builder, self._topic, partition=partition)
+        self._pending.append(future)
+        if len(self._pending) > 256:
+            self._check_delivered()
+
+    def _check_delivered(self, final: bool = False) -> None:
+        """Raise the first delivery failure; forget futures that succeeded."""
+        still = []
+        for future in self._pending:
+            if future.done():
+                exc = future.exception()
+                if exc is not None:
+                    raise exc
+            elif not final:
+                still.append(future)
+        self._pending = still

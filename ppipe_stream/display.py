@@ -1,0 +1,116 @@
+"""What ``ppipe run`` shows: a progress bar while the run goes, a table at the end.
+
+Owns terminal output of a run. In a terminal, a rich progress bar on standard
+error (elapsed / planned, sent, answered, p99, accuracy); elsewhere (CI, a pipe)
+one plain line every few seconds. The final summary table goes to standard
+output; the run folder's path is printed last by the CLI, not here. Reads the
+run's :class:`~ppipe_stream.run.LiveView` and summary; computes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["RunDisplay", "summary_table"]
+
+PLAIN_EVERY_S = 5.0
+
+
+class RunDisplay:
+    """Progress of a run; use as a context manager and pass :meth:`update` to the run."""
+
+    def __init__(self, *, stream=None, force_plain: bool = False) -> None:
+        self._stream = stream or sys.stderr
+        self._console = Console(file=self._stream)
+        self._live = self._console.is_terminal and not force_plain
+        self._progress: Progress | None = None
+        self._task = None
+        self._last_plain = 0.0
+
+    def __enter__(self) -> "RunDisplay":
+        if self._live:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[detail]}"), console=self._console, transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=None, detail="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, view: Any) -> None:
+        detail = _detail(view)
+        state = str(view.state)
+        if self._progress is not None and self._task is not None:
+            elapsed = (time.time_ns() - view.started_ns) / 1e9 if view.started_ns else 0.0
+            total = view.planned_s
+            self._progress.update(self._task, description=state, detail=detail, total=total,
+                                  completed=min(elapsed, total) if total else None)
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= PLAIN_EVERY_S:
+            self._last_plain = now
+            print(f"ppipe: {state}: {detail}", file=self._stream, flush=True)
+
+
+def _detail(view: Any) -> str:
+    stats = view.dispatch
+    parts = []
+    if stats is not None:
+        parts.append(f"sent {stats.events_sent}")
+    for name, snap in (view.pipelines or {}).items():
+        answered = snap.get("answered", 0)
+        p99 = snap.get("latency_p99_ms")
+        piece = f"{name}: answered {answered}"
+        if p99 is not None:
+            piece += f", p99 {p99:.1f} ms"
+        metrics = snap.get("metrics") or {}
+        if metrics:
+            key, value = next(iter(metrics.items()))
+            if value is not None:
+                piece += f", {key} {value:.3f}"
+        parts.append(piece)
+    return " | ".join(parts)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """One row per pipeline: events, statuses, latency, throughput, metrics, verdict."""
+    dispatch = summary.get("dispatch", {})
+    lag = dispatch.get("lag_ms") or {}
+    title = (f"{summary.get('scenario')}: {dispatch.get('events_sent', 0)} events at "
+             f"{dispatch.get('achieved_rate', 0):.1f}/s (target {dispatch.get('target_rate')}), "
+             f"dispatch lag p99 {_ms(lag.get('p99'))}")
+    table = Table(title=title)
+    for column in ("pipeline", "correct", "incorrect", "late", "missing", "bad", "p50",
+                   "p99", "max", "eps", "metrics"):
+        table.add_column(column, justify="left" if column in ("pipeline", "metrics") else "right")
+    for name, figures in (summary.get("pipelines") or {}).items():
+        status = figures.get("status", {})
+        latency = figures.get("latency_ms") or {}
+        bad = (status.get("syntax_error", 0) + status.get("duplicate", 0)
+               + status.get("unknown", 0))
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in (figures.get("metrics") or {}).items()
+                            if v is not None)
+        table.add_row(
+            name, str(status.get("correct", 0)), str(status.get("incorrect", 0)),
+            str(status.get("deadline_exceeded", 0)), str(status.get("missing", 0)), str(bad),
+            _ms(latency.get("p50")), _ms(latency.get("p99")), _ms(latency.get("max")),
+            f"{figures.get('throughput_eps') or 0:.1f}", metrics)
+    for result in summary.get("thresholds", []):
+        mark = "ok" if result.get("ok") else "FAILED"
+        who = f" [{result['pipeline']}]" if result.get("pipeline") else ""
+        table.caption = (table.caption + "\n" if table.caption else "") + \
+            f"{mark}: {result.get('expr')}{who} (value {result.get('value')})"
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"

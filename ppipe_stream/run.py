@@ -1,0 +1,347 @@
+"""One run of a scenario, from broker to summary: the orchestration of ``ppipe run``.
+
+Owns the order of things (broker, topics, output reader, pipelines and their
+readiness, dispatcher, drain, stop) and the run folder's contents as the run
+goes. Components are started with ``tg.start`` so each is ready before the
+next; cleanup runs in ``finally`` under a shielded cancel scope with a timeout,
+so Ctrl+C, SIGTERM or a crash still leave a readable partial result
+(``"complete": false``). It computes no figure itself: the dispatcher, the
+scorer and the thresholds do.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import signal
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from . import protocol
+from .brokers import BrokerKind, create_topics, start_tansu
+from .datasets import open_dataset
+from .dispatcher import Dispatcher
+from .errors import PipelineError, RunError
+from .logs import close_logging, configure_logging
+from .output_reader import READY_COMMAND_ID, OutputReader
+from .results import RunFolder, iso_utc
+from .runtime import ProcessRunner
+from .scenario import LoadedScenario, dump_scenario
+from .schedule import build_schedule
+from .scoring import Scorer, ScoringConfig, evaluate
+
+__all__ = ["RunOutcome", "RunState", "run_scenario"]
+
+log = structlog.get_logger(__name__)
+
+READY_TIMEOUT_S = 60.0
+TICK_S = 0.1
+SUMMARY_EVERY_S = 1.0
+
+
+class RunState(enum.StrEnum):
+    """Where a run is; shown by the live display."""
+
+    STARTING = "starting"
+    READY = "waiting for pipelines"
+    DISPATCHING = "dispatching"
+    DRAINING = "draining"
+    STOPPING = "stopping"
+    DONE = "done"
+
+
+class RunOutcome(msgspec.Struct, kw_only=True):
+    """What ``ppipe run`` reports: the folder, the summary, and how it ended."""
+
+    folder: Path
+    summary: dict[str, Any]
+    passed: bool
+    complete: bool
+    interrupted: bool = False
+    error: str | None = None
+
+
+class LiveView(msgspec.Struct, kw_only=True):
+    """What the display reads while the run goes (updated every tick)."""
+
+    state: RunState = RunState.STARTING
+    started_ns: int = 0
+    planned_s: float | None = None
+    planned_events: int | None = None
+    dispatch: Any = None
+    pipelines: dict[str, Any] = {}
+
+
+async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
+                       on_update: Callable[[LiveView], None] | None = None,
+                       runs_root: Path = Path("runs")) -> RunOutcome:
+    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder."""
+    scenario = loaded.scenario
+    folder = RunFolder.create(scenario.name, out=out, root=runs_root)
+    configure_logging(folder.path)
+    folder.write_text("scenario.toml", dump_scenario(scenario))
+    run = _Run(loaded, folder, on_update or (lambda view: None))
+    try:
+        return await run.execute()
+    finally:
+        folder.close()
+        close_logging()
+
+
+class _Run:
+    def __init__(self, loaded: LoadedScenario, folder: RunFolder,
+                 on_update: Callable[[LiveView], None]) -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.folder = folder
+        self.on_update = on_update
+        self.topics = protocol.Topics(prefix=f"ppipe.{folder.run_id}")
+        self.view = LiveView(planned_s=_planned_seconds(self.scenario),
+                             planned_events=self.scenario.load.count)
+        self.broker_kind = BrokerKind.KAFKA
+        self.bootstrap = self.scenario.kafka.bootstrap
+        self.runners: list[ProcessRunner] = []
+        self.scorer: Scorer | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.started_ns = time.time_ns()
+        self.interrupted = False
+        self.error: str | None = None
+
+    # -- the run ------------------------------------------------------------
+    async def execute(self) -> RunOutcome:
+        complete = False
+        try:
+            async with AsyncExitStack() as stack, anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_signals, tg.cancel_scope)
+                await self._start_broker(stack)
+                await self._run_body(stack)
+                complete = True
+                tg.cancel_scope.cancel()
+        except PipelineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
+            log.exception("run.failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, (OSError, RunError)) or "Kafka" in type(exc).__name__:
+                raise RunError(f"the run failed: {self.error} (partial results in {self.folder.path})") from exc
+            raise
+        finally:
+            summary = self._write_summary(complete=complete and not self.interrupted)
+        passed = bool(summary.get("passed")) and complete and not self.interrupted
+        return RunOutcome(folder=self.folder.path, summary=summary, passed=passed,
+                          complete=complete and not self.interrupted,
+                          interrupted=self.interrupted, error=self.error)
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if self.interrupted:  # second Ctrl+C: stop at once
+                    log.warning("run.hard_stop")
+                    raise SystemExit(130)
+                self.interrupted = True
+                log.warning("run.interrupted", signal=signal.Signals(signum).name)
+                scope.cancel()
+
+    async def _start_broker(self, stack: AsyncExitStack) -> None:
+        if self.bootstrap == "embedded":
+            broker = await anyio.to_thread.run_sync(lambda: start_tansu(log_dir=self.folder.path))
+            stack.push_async_callback(_in_thread_shielded, broker.stop)
+            self.broker_kind = BrokerKind.TANSU
+            self.bootstrap = broker.bootstrap
+            log.info("broker.started", kind=str(self.broker_kind), bootstrap=self.bootstrap)
+        kafka = self.scenario.kafka
+        names = [(self.topics.input, kafka.partitions), (self.topics.control, 1),
+                 (self.topics.scores, 1)]
+        names += [(self.topics.output(p.name), kafka.partitions) for p in self.scenario.pipelines]
+        await create_topics(self.bootstrap, names, replication_factor=kafka.replication_factor)
+
+    async def _run_body(self, stack: AsyncExitStack) -> None:
+        scenario = self.scenario
+        kafka = scenario.kafka
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks=_acks(kafka.acks), enable_idempotence=False,
+            linger_ms=max(int(float(kafka.linger) * 1000), 0), max_batch_size=262_144,
+            max_request_size=4_194_304)
+        await producer.start()
+        stack.push_async_callback(_shielded, producer.stop)
+        reader = OutputReader(self.bootstrap, {self.topics.output(p.name): p.name
+                                               for p in scenario.pipelines},
+                              partitions=kafka.partitions)
+        async with anyio.create_task_group() as tg:
+            await tg.start(reader.run)
+            stack.push_async_callback(_shielded, reader.stop)
+            await self._start_pipelines(stack)
+            self.view.state = RunState.READY
+            self._emit()
+            await self._wait_ready(reader, producer)
+            self._make_scorer(reader, producer)
+            assert self.scorer is not None and self.dispatcher is not None
+            tg.start_soon(self._ticker, producer)
+            self.view.state = RunState.DISPATCHING
+            dispatch_done = anyio.Event()
+
+            async def dispatch() -> None:
+                assert self.dispatcher is not None
+                await self.dispatcher.run(start_wall_ns=self.started_ns)
+                dispatch_done.set()
+
+            tg.start_soon(dispatch)
+            while not self.dispatcher.stats.finished:
+                await anyio.sleep(TICK_S)
+            self.view.state = RunState.DRAINING
+            drain_end = time.monotonic() + float(scenario.load.drain)
+            while time.monotonic() < drain_end:
+                if self.scorer.all_answered() and dispatch_done.is_set():
+                    break
+                if not any(r.running for r in self.runners):
+                    log.warning("run.no_pipeline_running")
+                    break
+                await anyio.sleep(TICK_S / 2)
+            self.view.state = RunState.STOPPING
+            tg.cancel_scope.cancel()
+
+    async def _start_pipelines(self, stack: AsyncExitStack) -> None:
+        scenario = self.scenario
+        for spec in scenario.pipelines:
+            env = protocol.pipeline_env(bootstrap=self.bootstrap, topics=self.topics,
+                                        pipeline=spec.name, run_id=self.folder.run_id,
+                                        task=scenario.scoring.task)
+            runner = ProcessRunner(spec, env=env, run_dir=self.folder.path,
+                                   base_dir=self.loaded.base_dir)
+            await runner.start()
+            self.runners.append(runner)
+            stack.push_async_callback(_shielded, runner.stop)
+
+    async def _wait_ready(self, reader: OutputReader, producer: AIOKafkaProducer) -> None:
+        """Ping every pipeline on the control topic; it is ready once it replies
+        (the SDK replies only after its input partitions are assigned)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        command = protocol.Command(command_id=READY_COMMAND_ID, command="ping",
+                                   deadline_ns=time.time_ns() + int(READY_TIMEOUT_S * 1e9))
+        await producer.send_and_wait(self.topics.control, protocol.encode(command))
+        waiting = {r.name for r in self.runners}
+        while waiting and time.monotonic() < deadline:
+            waiting -= reader.ready
+            for runner in self.runners:
+                if runner.poll() and not runner.running:
+                    raise PipelineError(
+                        runner.name, f"exited before it was ready (exit code "
+                        f"{runner.exits[0].exit_code}); last output:\n{runner.last_lines()}",
+                        exit_code=runner.exits[0].exit_code, last_lines=runner.last_lines())
+            await anyio.sleep(0.05)
+        if waiting:
+            log.warning("pipelines.not_ready", pipelines=sorted(waiting),
+                        hint="no reply to the readiness ping; starting anyway")
+        self.started_ns = time.time_ns()
+        self.view.started_ns = self.started_ns
+        log.info("pipelines.ready", waited_s=round(READY_TIMEOUT_S - (deadline - time.monotonic()), 3))
+
+    def _make_scorer(self, reader: OutputReader, producer: AIOKafkaProducer) -> None:
+        scenario = self.scenario
+        load, scoring = scenario.load, scenario.scoring
+        config = ScoringConfig(
+            task=scoring.task, metrics=list(scoring.metrics), deadline_ns=scoring.deadline.ns,
+            window_ns=scoring.window.ns, drain_ns=load.drain.ns,
+            warmup_end_ns=self.started_ns + load.warmup.ns,
+            rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol)
+        self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
+        reader.attach(self.scorer)
+        dataset = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
+        timestamps = None
+        if load.profile == "replay":
+            again = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
+            timestamps = (row.timestamp_s for row in again)
+        schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows,
+                                  timestamps=timestamps)
+        self.dispatcher = Dispatcher(
+            producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
+            dataset=dataset, schedule=schedule, label_delay_s=float(scenario.labels.delay),
+            on_sent=self.scorer.record_sent, drain_s=float(load.drain))
+
+    async def _ticker(self, producer: AIOKafkaProducer) -> None:
+        """Every tick: close windows, write timeline rows, publish and save snapshots."""
+        assert self.scorer is not None
+        last_summary = time.monotonic()
+        while True:
+            await anyio.sleep(TICK_S)
+            now = time.time_ns()
+            advance = self.scorer.advance(now)
+            self._write_advance(advance)
+            for runner in self.runners:
+                runner.poll()
+            self.view.dispatch = self.dispatcher.stats if self.dispatcher else None
+            self.view.pipelines = self.scorer.snapshot(now)
+            self._emit()
+            if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
+                last_summary = time.monotonic()
+                self._write_summary(complete=False)
+                snapshot = {"run_id": self.folder.run_id, "time_ns": now,
+                            "state": str(self.view.state), "pipelines": self.view.pipelines}
+                await producer.send(self.topics.scores, msgspec.json.encode(snapshot))
+
+    def _write_advance(self, advance: Any) -> None:
+        self.folder.append_timeline(advance.timeline_rows)
+        self._hlogs.write(advance.hlog_intervals)
+
+    def _emit(self) -> None:
+        try:
+            self.on_update(self.view)
+        except Exception:  # noqa: BLE001 - a display bug must not stop a run
+            log.exception("display.failed")
+
+    # -- results ------------------------------------------------------------
+    def _write_summary(self, *, complete: bool) -> dict[str, Any]:
+        scenario = self.scenario
+        now = time.time_ns()
+        if complete and self.scorer is not None:
+            self._write_advance(self.scorer.finish(now))
+        pipelines = self.scorer.summary() if self.scorer is not None else {}
+        for runner in self.runners:
+            pipelines.setdefault(runner.name, {})["container"] = runner.status()
+        dispatch = self.dispatcher.stats.summary() if self.dispatcher else {"events_sent": 0}
+        summary: dict[str, Any] = {
+            "run_id": self.folder.run_id,
+            "scenario": scenario.name,
+            "complete": complete,
+            "started_at": iso_utc(self.started_ns),
+            "duration_s": round((now - self.started_ns) / 1e9, 3),
+            "broker": {"kind": str(self.broker_kind), "bootstrap": self.bootstrap},
+            "dispatch": dispatch,
+            "pipelines": pipelines,
+        }
+        results = evaluate(scenario.thresholds, summary) if scenario.thresholds else []
+        summary["thresholds"] = results
+        summary["passed"] = complete and all(r["ok"] for r in results)
+        if self.error:
+            summary["error"] = self.error
+        if self.interrupted:
+            summary["interrupted"] = True
+        self.folder.write_summary(summary)
+        return summary
+
+
+def _planned_seconds(scenario: Any) -> float | None:
+    duration = scenario.load.duration
+    return None if duration is None or math.isinf(duration) else float(duration)
+
+
+def _acks(value: str) -> int | str:
+    return "all" if value == "all" else int(value)
+
+
+async def _shielded(fn: Callable[[], Any], timeout: float = 10.0) -> None:
+    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+        await fn()
+
+
+async def _in_thread_shielded(fn: Callable[[], Any], timeout: float = 15.0) -> None:
+    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+        await anyio.to_thread.run_sync(fn)

@@ -1,0 +1,137 @@
+"""The ``ppipe`` command in a subprocess, as a user runs it: exit codes 0, 2, 3 and 130,
+the run folder's path as the last line, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ppipe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ppipe_stream", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+ECHO_SCENARIO = """
+name = "echo-e2e"
+seed = 3
+[dataset]
+source = "csv"
+path = "{iris}"
+target = "variety"
+loop = true
+[load]
+profile = "constant"
+rate = 100
+duration = "3s"
+warmup = "500ms"
+drain = "3s"
+[labels]
+delay = "200ms"
+[[pipelines]]
+name = "echo"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.echo"]
+[scoring]
+task = "classification"
+deadline = "1s"
+[thresholds]
+{thresholds}
+"""
+
+
+def _write(tmp_path: Path, thresholds: str) -> Path:
+    path = tmp_path / "scenario.toml"
+    path.write_text(ECHO_SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv",
+                                         thresholds=thresholds))
+    return path
+
+
+def test_validate_ok(tmp_path):
+    result = ppipe("validate", str(ROOT / "scenarios" / "quickstart.toml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_bad_scenario_exits_2_with_one_line(tmp_path):
+    path = _write(tmp_path, '"missing_ratio" = "< 0.01"').read_text().replace("rate = 100", "rat = 100")
+    (tmp_path / "bad.toml").write_text(path)
+    result = ppipe("run", "bad.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "bad.toml:" in lines[0] and "rat" in lines[0] and "rate" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_error_exits_2(tmp_path):
+    result = ppipe("frobnicate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    result = ppipe("run", "no-such-file.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no-such-file.toml" in result.stderr
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_run_passes_exit_0_and_prints_folder_last(tmp_path):
+    path = _write(tmp_path, '"missing_ratio" = "< 0.01"\n"latency.p99" = "< 900ms"')
+    result = ppipe("run", str(path), "--plain", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    if not folder.is_absolute():
+        folder = tmp_path / folder
+    assert folder.parent.name == "runs" and folder.name.startswith("echo-e2e-")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["complete"] is True and summary["passed"] is True
+    assert summary["broker"]["kind"] == "embedded-tansu"
+    assert summary["pipelines"]["echo"]["status"]["missing"] == 0
+    assert [t["ok"] for t in summary["thresholds"]] == [True, True]
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_run_threshold_fails_exit_3(tmp_path):
+    path = _write(tmp_path, '"accuracy" = "> 0.99"')
+    result = ppipe("run", str(path), "--plain", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["passed"] is False
+    assert summary["thresholds"][0]["ok"] is False
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_sigint_leaves_partial_result_and_exits_130(tmp_path):
+    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
+    text = path.read_text().replace('duration = "3s"', 'duration = "60s"')
+    path.write_text(text)
+    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
+                             "--out", str(tmp_path / "out")], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    summary_path = tmp_path / "out" / "summary.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until events are flowing
+        if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stopped_at = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - stopped_at < 15
+    assert proc.returncode == 130, out + err
+    summary = json.loads(summary_path.read_text())
+    assert summary["complete"] is False
+    assert summary["dispatch"]["events_sent"] > 50
+    assert os.system(f"pgrep -f 'ppipe_stream.examples.echo' > /dev/null") != 0, "pipeline left running"

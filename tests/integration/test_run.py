@@ -1,0 +1,99 @@
+"""End-to-end runs through the real harness on real brokers (Apache Kafka and tansu).
+
+The faulty pipeline misbehaves by fixed rules (see ppipe_stream.examples.faulty),
+so every count in the summary is known exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from ppipe_stream.run import run_scenario
+from ppipe_stream.scenario import loads_scenario
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _answer_dataset(path: Path, rows: int) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["x", "answer", "label"])
+        for i in range(rows):
+            truth = "odd" if i % 2 else "even"
+            writer.writerow([i, truth, truth])
+    return path
+
+
+def _scenario(tmp_path: Path, bootstrap: str, body: str):
+    text = body.replace("@BOOTSTRAP@", bootstrap)
+    return loads_scenario(text, file=str(tmp_path / "scenario.toml"), base_dir=tmp_path)
+
+
+@pytest.mark.asyncio
+async def test_faulty_pipeline_every_count_exact(broker, tmp_path):
+    _answer_dataset(tmp_path / "answers.csv", 200)
+    loaded = _scenario(tmp_path, broker.bootstrap, """
+name = "faulty"
+seed = 1
+[dataset]
+source = "csv"
+path = "answers.csv"
+target = "label"
+[load]
+profile = "constant"
+rate = 100
+count = 200
+drain = "4s"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "faulty"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.faulty"]
+[scoring]
+task = "classification"
+deadline = "500ms"
+[kafka]
+bootstrap = "@BOOTSTRAP@"
+partitions = 2
+""")
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    assert outcome.complete
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["complete"] is True
+    assert summary["dispatch"]["events_sent"] == 200
+    figures = summary["pipelines"]["faulty"]
+    assert figures["status"] == {
+        "correct": 140, "incorrect": 20, "deadline_exceeded": 20, "missing": 20,
+        "syntax_error": 40, "duplicate": 20, "unknown": 20,
+    }
+    assert figures["container"]["exit_code"] is None
+    assert (tmp_path / "run" / "timeline.csv").read_text().count("\n") > 2
+    assert (tmp_path / "run" / "pipeline-faulty.log").exists()
+
+
+@pytest.mark.asyncio
+async def test_quickstart_end_to_end(broker, tmp_path):
+    source = (ROOT / "scenarios" / "quickstart.toml").read_text()
+    source = source.replace('bootstrap = "embedded"', f'bootstrap = "{broker.bootstrap}"')
+    source = source.replace('duration = "20s"', 'duration = "8s"')
+    loaded = loads_scenario(source, file=str(ROOT / "scenarios" / "quickstart.toml"),
+                            base_dir=ROOT / "scenarios")
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    summary = outcome.summary
+    assert outcome.complete, summary
+    figures = summary["pipelines"]["river-logreg"]
+    assert figures["status"]["missing"] == 0
+    assert figures["status"]["syntax_error"] == 0
+    assert figures["metrics"]["accuracy"] > 0.6  # three balanced classes: chance is 1/3
+    assert summary["dispatch"]["achieved_rate"] > 0.95 * summary["dispatch"]["target_rate"]
+    assert figures["latency_ms"]["p99"] < 500
+    for name in ("summary.json", "timeline.csv", "scenario.toml", "log.jsonl",
+                 "latency-river-logreg.hlog"):
+        assert (tmp_path / "run" / name).stat().st_size > 0, name

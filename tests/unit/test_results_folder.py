@@ -1,0 +1,36 @@
+"""The run folder: naming, atomic summary writes, timeline rows."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ppipe_stream.results import RunFolder, iso_utc
+
+
+def test_folder_name_and_collisions(tmp_path):
+    first = RunFolder.create("demo", root=tmp_path)
+    second = RunFolder.create("demo", root=tmp_path)
+    assert re.fullmatch(r"demo-\d{8}T\d{6}", first.path.name)
+    assert first.path != second.path and second.path.exists()
+
+
+def test_summary_is_replaced_atomically(tmp_path):
+    folder = RunFolder.create("demo", out=tmp_path / "out")
+    folder.write_summary({"complete": False, "n": 1})
+    folder.write_summary({"complete": True, "n": 2})
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {"complete": True, "n": 2}
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["summary.json"]
+
+
+def test_timeline_rows_append_with_one_header(tmp_path):
+    folder = RunFolder.create("demo", out=tmp_path)
+    folder.append_timeline([{"time_s": 0, "pipeline": "a", "sent": 3}])
+    folder.append_timeline([{"time_s": 1, "pipeline": "a", "sent": 4}])
+    folder.close()
+    assert (tmp_path / "timeline.csv").read_text().splitlines() == [
+        "time_s,pipeline,sent", "0,a,3", "1,a,4"]
+
+
+def test_iso_utc():
+    assert iso_utc(0) == "1970-01-01T00:00:00Z"
