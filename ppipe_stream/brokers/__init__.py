@@ -1,0 +1,28 @@
+"""Brokers the project starts itself, and topic administration.
+
+- ``tansu.py``: the embedded default (``bootstrap = "embedded"``);
+- ``kafka.py``: Apache Kafka, the reference, from Maven Central jars;
+- ``process.py``: the handle of a started broker;
+- ``admin.py``: explicit topic creation and deletion;
+- ``cli.py``: ``ppipe broker start`` / ``python -m ppipe_stream.brokers``.
+"""
+
+from .admin import create_topics, delete_topics, describe_partitions
+from .cli import main_broker_start
+from .kafka import KAFKA_VERSION, ensure_kafka_jars, start_kafka
+from .process import BrokerKind, RunningBroker, free_port
+from .tansu import start_tansu
+
+__all__ = [
+    "KAFKA_VERSION",
+    "BrokerKind",
+    "RunningBroker",
+    "create_topics",
+    "delete_topics",
+    "describe_partitions",
+    "ensure_kafka_jars",
+    "free_port",
+    "main_broker_start",
+    "start_kafka",
+    "start_tansu",
+]

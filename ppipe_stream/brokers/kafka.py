@@ -1,0 +1,155 @@
+"""The reference broker: Apache Kafka in KRaft mode, from Maven Central jars.
+
+Owns resolving Kafka's jars once (``mvn dependency:copy-dependencies`` over the
+pom kept beside this file, into ``~/.cache/ppipe/kafka-<version>/``), writing
+a single-node combined broker+controller configuration on free loopback ports,
+formatting its log dir (kept and reused when the caller gives one, which is
+how a restart with persistent data works), and starting ``kafka.Kafka``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from ..errors import BrokerError
+from .process import BrokerKind, RunningBroker, free_port, wait_for_kafka_api
+
+__all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "start_kafka", "server_properties"]
+
+KAFKA_VERSION = "4.1.1"
+_POM = Path(__file__).with_name("kafka-pom.xml")
+_LOG4J = """\
+status = error
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka.server.KafkaRaftServer
+logger.kafka.level = INFO
+"""
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("PPIPE_CACHE_DIR", Path.home() / ".cache" / "ppipe"))
+
+
+def _need(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BrokerError(f"Apache Kafka needs `{tool}`, which is not installed: {hint}")
+    return path
+
+
+def ensure_kafka_jars(cache_dir: Path | None = None) -> Path:
+    """The folder of Kafka's runtime jars, resolved with Maven on first use."""
+    root = (cache_dir or _cache_root()) / f"kafka-{KAFKA_VERSION}"
+    libs = root / "libs"
+    marker = root / ".complete"
+    if marker.exists():
+        return libs
+    mvn = _need("mvn", "install Maven (apt-get install maven)")
+    if libs.exists():
+        shutil.rmtree(libs)
+    root.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(_POM), "dependency:copy-dependencies",
+         f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+        capture_output=True, text=True, timeout=900)
+    if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise BrokerError("resolving Apache Kafka's jars with Maven failed", log_tail=tail)
+    (root / "log4j2.properties").write_text(_LOG4J)
+    marker.write_text(KAFKA_VERSION + "\n")
+    return libs
+
+
+def server_properties(*, node_id: int, port: int, controller_port: int, log_dir: Path,
+                      voters: str | None = None, extra: dict[str, str] | None = None) -> str:
+    """A KRaft combined-mode configuration listening on 127.0.0.1 only."""
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters or f"{node_id}@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(log_dir),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+    }
+    props.update(extra or {})
+    return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
+                log_dir: Path | None = None, ready_timeout: float = 90,
+                extra_config: dict[str, str] | None = None,
+                cluster_id: str | None = None) -> RunningBroker:
+    """Start a single Apache Kafka node on 127.0.0.1; returns once it answers.
+
+    ``data_dir`` (kept after stop) holds the config and the log dir; an already
+    formatted one is reused as it is. Without it a temporary dir is made and
+    removed on stop.
+    """
+    java = _need("java", "install a JDK 17 or newer (apt-get install openjdk-17-jre-headless)")
+    libs = ensure_kafka_jars()
+    cleanup: list[Path] = []
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="ppipe-kafka-"))
+        cleanup.append(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "server.properties"
+    kraft_dir = data_dir / "kraft-logs"
+    if config.exists() and (kraft_dir / "meta.properties").exists() and port is None:
+        text = config.read_text()  # a restart: same ports, same data
+        port = int(text.split("PLAINTEXT://127.0.0.1:", 1)[1].split(",", 1)[0])
+    else:
+        port = port or free_port()
+        config.write_text(server_properties(node_id=1, port=port, controller_port=free_port(),
+                                            log_dir=kraft_dir, extra=extra_config))
+    classpath = f"{libs}/*"
+    log_path = (log_dir or data_dir) / "broker-kafka.log"
+    log4j = libs.parent / "log4j2.properties"
+    jvm = [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+           f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+    if not (kraft_dir / "meta.properties").exists():
+        result = subprocess.run(
+            [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id or _cluster_id(),
+             "-c", str(config)], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise BrokerError("formatting the Kafka log dir failed",
+                              log_tail="\n".join(result.stderr.splitlines()[-15:]))
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([*jvm, "kafka.Kafka", str(config)], stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    broker = RunningBroker(BrokerKind.KAFKA, f"127.0.0.1:{port}", process, log_path,
+                           cleanup=cleanup)
+    try:
+        wait_for_kafka_api("127.0.0.1", port, timeout=ready_timeout, process=process,
+                           log_path=log_path)
+    except BaseException:
+        broker.stop()
+        raise
+    return broker
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
