@@ -109,6 +109,8 @@ def _run(args: argparse.Namespace) -> int:
 
     loaded = _load(args.scenario)
     out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=True, width=160)
     with RunDisplay(force_plain=args.plain) as display:
         outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
                                                  runs_root=args.runs_dir))

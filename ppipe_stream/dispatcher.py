@@ -25,10 +25,10 @@ import numpy as np
 import structlog
 from aiokafka import AIOKafkaProducer
 from anyio.abc import TaskStatus
-from hdrh.histogram import HdrHistogram
 
 from . import protocol
 from .datasets import DatasetStream, Row
+from .hist import new_histogram, percentiles_ms, record_many
 from .schedule import Schedule
 
 __all__ = ["Dispatcher", "DispatchStats", "OnSent"]
@@ -53,12 +53,10 @@ class DispatchStats:
         self.last_intended_ns: int | None = None
         self.finished = False
         self.dataset_exhausted = False
-        self.lag_us = HdrHistogram(1, 3_600_000_000, 3)
+        self.lag_us = new_histogram()
 
     def record_lag(self, lags_us: np.ndarray) -> None:
-        values, counts = np.unique(np.maximum(lags_us, 1), return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist()):
-            self.lag_us.record_value(value, count)
+        record_many(self.lag_us, lags_us)
 
     @property
     def achieved_rate(self) -> float:
@@ -69,18 +67,13 @@ class DispatchStats:
         return (self.events_sent - 1) / span if span > 0 else 0.0
 
     def summary(self) -> dict[str, Any]:
-        lag = self.lag_us
-        has = lag.get_total_count() > 0
+        lag = percentiles_ms(self.lag_us, ("p50", "p99"))
         return {
             "events_sent": self.events_sent,
             "labels_sent": self.labels_sent,
             "target_rate": self.target_rate,
             "achieved_rate": round(self.achieved_rate, 3),
-            "lag_ms": {
-                "p50": lag.get_value_at_percentile(50) / 1000 if has else None,
-                "p99": lag.get_value_at_percentile(99) / 1000 if has else None,
-                "max": lag.get_max_value() / 1000 if has else None,
-            },
+            "lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
             "dataset_exhausted": self.dataset_exhausted,
         }
 

@@ -25,7 +25,8 @@ def _console_tee(min_level: int):
 
     def tee(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         if _LEVELS.get(event_dict.get("level", "info"), 20) >= min_level:
-            print(renderer(logger, method, dict(event_dict)), file=sys.stderr)
+            shown = {k: v for k, v in event_dict.items() if k not in ("exc_info", "exception")}
+            print(renderer(logger, method, shown), file=sys.stderr)
         return event_dict
 
     return tee

@@ -87,7 +87,6 @@ class RunFolder:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, target)
 
 

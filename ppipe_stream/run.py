@@ -29,14 +29,14 @@ from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
 from .dispatcher import Dispatcher
-from .errors import PipelineError, RunError
+from .errors import PipelineError, PpipeError, RunError
 from .logs import close_logging, configure_logging
 from .output_reader import READY_COMMAND_ID, OutputReader
 from .results import RunFolder, iso_utc
 from .runtime import ProcessRunner
-from .scenario import LoadedScenario, dump_scenario
+from .scenario import LoadedScenario, ReplayLoad, dump_scenario
 from .schedule import build_schedule
-from .scoring import Scorer, ScoringConfig, evaluate
+from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
 
@@ -112,6 +112,7 @@ class _Run:
         self.scorer: Scorer | None = None
         self.dispatcher: Dispatcher | None = None
         self.started_ns = time.time_ns()
+        self._hlogs: HlogFiles | None = None
         self.interrupted = False
         self.error: str | None = None
 
@@ -125,14 +126,15 @@ class _Run:
                 await self._run_body(stack)
                 complete = True
                 tg.cancel_scope.cancel()
-        except PipelineError:
-            raise
         except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
-            log.exception("run.failed")
-            self.error = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, (OSError, RunError)) or "Kafka" in type(exc).__name__:
-                raise RunError(f"the run failed: {self.error} (partial results in {self.folder.path})") from exc
-            raise
+            leaf = _first_leaf(exc)
+            if isinstance(leaf, PpipeError):
+                self.error = str(leaf).splitlines()[0]
+                raise leaf from None
+            log.error("run.failed", exc_info=exc)
+            self.error = f"{type(leaf).__name__}: {leaf}"
+            raise RunError(f"the run failed: {self.error} (details in {self.folder.file('log.jsonl')}; "
+                           f"partial results in {self.folder.path})") from exc
         finally:
             summary = self._write_summary(complete=complete and not self.interrupted)
         passed = bool(summary.get("passed")) and complete and not self.interrupted
@@ -253,10 +255,11 @@ class _Run:
             warmup_end_ns=self.started_ns + load.warmup.ns,
             rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol)
         self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
+        self._hlogs = HlogFiles(self.folder.path, self.started_ns)
         reader.attach(self.scorer)
         dataset = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
         timestamps = None
-        if load.profile == "replay":
+        if isinstance(load, ReplayLoad):
             again = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
             timestamps = (row.timestamp_s for row in again)
         schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows,
@@ -289,7 +292,8 @@ class _Run:
 
     def _write_advance(self, advance: Any) -> None:
         self.folder.append_timeline(advance.timeline_rows)
-        self._hlogs.write(advance.hlog_intervals)
+        if self._hlogs is not None:
+            self._hlogs.write(advance.hlog_intervals)
 
     def _emit(self) -> None:
         try:
@@ -303,6 +307,8 @@ class _Run:
         now = time.time_ns()
         if complete and self.scorer is not None:
             self._write_advance(self.scorer.finish(now))
+            if self._hlogs is not None:
+                self._hlogs.close()
         pipelines = self.scorer.summary() if self.scorer is not None else {}
         for runner in self.runners:
             pipelines.setdefault(runner.name, {})["container"] = runner.status()
@@ -326,6 +332,13 @@ class _Run:
             summary["interrupted"] = True
         self.folder.write_summary(summary)
         return summary
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _planned_seconds(scenario: Any) -> float | None:

@@ -1,0 +1,105 @@
+"""Datasets as streams of rows: what the dispatcher sends.
+
+Owns the :class:`Row` shape and :func:`open_dataset`, which picks a reader by
+``dataset.source``: files (``files.py``: csv, jsonl, parquet, read as a stream)
+and built-in or synthetic sources (``builtin.py``: scikit-learn's and river's
+bundled datasets, river's generators with concept drift). Shuffling and
+looping are done here, the same way for every source, from the seed.
+It never talks to Kafka.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..errors import DatasetError
+from ..scenario.model import Dataset
+
+__all__ = ["Row", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER"]
+
+SHUFFLE_BUFFER = 10_000
+
+
+class Row(NamedTuple):
+    """One dataset row: its place in one pass (0-based), features, label, event time."""
+
+    index: int
+    features: dict[str, Any]
+    label: Any
+    timestamp_s: float | None = None
+
+
+class DatasetStream:
+    """Rows of one dataset, in the order the scenario wants them.
+
+    ``rows_factory`` makes a fresh one-pass iterator; ``in_memory`` says
+    whether a full permutation is cheap (otherwise a bounded shuffle buffer of
+    :data:`SHUFFLE_BUFFER` rows is used, so a file larger than memory still streams).
+    """
+
+    def __init__(self, name: str, rows_factory: Callable[[], Iterator[Row]], *, spec: Dataset,
+                 seed: int, n_rows: int | None, in_memory: bool, infinite: bool = False) -> None:
+        self.name = name
+        self.target = spec.target
+        self.n_rows = n_rows
+        self.skipped_rows = 0
+        self._factory = rows_factory
+        self._spec = spec
+        self._seed = seed
+        self._in_memory = in_memory
+        self._infinite = infinite
+
+    def __iter__(self) -> Iterator[Row]:
+        passes = 0
+        while True:
+            rows = self._factory()
+            if self._spec.shuffle and not self._infinite:
+                rng = random.Random(f"{self._seed}:{passes}")
+                rows = _full_shuffle(rows, rng) if self._in_memory else _buffer_shuffle(rows, rng)
+            yielded = 0
+            for row in rows:
+                yielded += 1
+                yield row
+            passes += 1
+            if not self._spec.loop or self._infinite or yielded == 0:
+                return
+
+    def close(self) -> None:
+        """Nothing to release: every pass opens and closes its own file."""
+
+
+def _full_shuffle(rows: Iterator[Row], rng: random.Random) -> Iterator[Row]:
+    everything = list(rows)
+    rng.shuffle(everything)
+    return iter(everything)
+
+
+def _buffer_shuffle(rows: Iterator[Row], rng: random.Random) -> Iterator[Row]:
+    buffer: list[Row] = []
+    for row in rows:
+        if len(buffer) < SHUFFLE_BUFFER:
+            buffer.append(row)
+            continue
+        k = rng.randrange(len(buffer))
+        yield buffer[k]
+        buffer[k] = row
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def open_dataset(spec: Dataset, *, base_dir: Path, seed: int) -> DatasetStream:
+    """The rows of ``spec``; DatasetError when the source cannot be opened."""
+    from . import builtin, files
+
+    if spec.source in ("csv", "jsonl", "parquet"):
+        return files.open_file(spec, base_dir=base_dir, seed=seed)
+    if spec.source == "sklearn":
+        return builtin.open_sklearn(spec, seed=seed)
+    if spec.source == "river":
+        return builtin.open_river(spec, seed=seed)
+    if spec.source == "synth":
+        return builtin.open_synth(spec, seed=seed)
+    raise DatasetError(spec.source, f"unknown dataset source {spec.source!r}")

@@ -1,0 +1,229 @@
+"""The Docker runtime: a pipeline as sandboxed containers (``runtime = "docker"``).
+
+Owns building or finding the pipeline's image, creating its replicas on the
+run's sandbox network with the protocol's environment and the sandbox's
+limits (non-root, read-only root, a small tmpfs, all capabilities dropped,
+no-new-privileges, pids/memory/CPU limits, no Docker socket), streaming their
+logs into the run folder, reading their state (exit code, OOM kill, restarts)
+and stats, and removing them. Every object carries ``ppipe.run`` labels.
+
+The Docker SDK blocks; every public coroutine here runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from ..errors import PipelineError
+from .sandbox import LABEL_ROLE, LABEL_RUN
+
+__all__ = ["DockerRunner", "SANDBOX_USER", "docker_client", "LABEL_PIPELINE"]
+
+log = structlog.get_logger(__name__)
+
+SANDBOX_USER = "10001:10001"
+LABEL_PIPELINE = "ppipe.pipeline"
+BASE_IMAGE_ARG = "BASE_IMAGE"
+
+
+def docker_client():
+    """A Docker client from the environment (DOCKER_HOST), or a PipelineError saying why not."""
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+        return client
+    except (docker.errors.DockerException, OSError) as exc:
+        raise PipelineError("docker", f"no Docker engine reachable ({exc}); start dockerd and "
+                            "set DOCKER_HOST") from exc
+
+
+class DockerRunner:
+    """Runs one pipeline's replicas as containers on the sandbox network."""
+
+    def __init__(self, spec: Any, *, client, env: dict[str, str], run_dir: Path, base_dir: Path,
+                 run_id: str, network: str, base_image: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._client = client
+        self._env = {**env, **spec.env}
+        self._run_dir = run_dir
+        self._base_dir = base_dir
+        self._run_id = run_id
+        self._network = network
+        self._base_image = base_image
+        self._containers: list[Any] = []
+        self._log_threads: list[threading.Thread] = []
+        self._stopping = False
+        self._state: dict[int, dict[str, Any]] = {}
+        self.image: str | None = None
+
+    def log_path(self, replica: int) -> Path:
+        suffix = "" if self.spec.replicas == 1 else f"-{replica}"
+        return self._run_dir / f"pipeline-{self.name}{suffix}.log"
+
+    # -- life cycle ----------------------------------------------------------
+    async def start(self) -> None:
+        await anyio.to_thread.run_sync(self._start_blocking)
+
+    def _start_blocking(self) -> None:
+        self.image = self._image()
+        spec = self.spec
+        for replica in range(spec.replicas):
+            restart = {"Name": spec.restart}
+            if spec.restart == "on-failure":
+                restart["MaximumRetryCount"] = spec.max_restarts
+            try:
+                container = self._client.containers.create(
+                    self.image, command=spec.command or None,
+                    name=f"ppipe-{self._run_id}-{self.name}-{replica}"[:63],
+                    environment={**self._env, "PPIPE_REPLICA": str(replica)},
+                    labels={LABEL_RUN: self._run_id, LABEL_ROLE: "pipeline", LABEL_PIPELINE: self.name},
+                    network=self._network, user=SANDBOX_USER, read_only=True,
+                    tmpfs={"/tmp": f"rw,nosuid,size={spec.tmpfs}"},
+                    cap_drop=["ALL"], security_opt=["no-new-privileges"],
+                    pids_limit=spec.pids, mem_limit=spec.memory, memswap_limit=spec.memory,
+                    nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+                    restart_policy=restart)
+                container.start()
+            except Exception as exc:  # docker.errors.* : report as a pipeline that cannot start
+                raise PipelineError(self.name, f"cannot start its container: {exc}") from exc
+            self._containers.append(container)
+            thread = threading.Thread(target=self._stream_logs, args=(container, replica),
+                                      name=f"logs-{self.name}-{replica}", daemon=True)
+            thread.start()
+            self._log_threads.append(thread)
+            log.info("pipeline.started", pipeline=self.name, replica=replica,
+                     container=container.short_id, image=self.image)
+
+    def _image(self) -> str:
+        import docker.errors
+
+        spec = self.spec
+        if spec.image:
+            try:
+                self._client.images.get(spec.image)
+            except docker.errors.ImageNotFound as exc:
+                raise PipelineError(self.name, f"image {spec.image!r} not found; build or pull it "
+                                    "first, or give `build`") from exc
+            return spec.image
+        context = (self._base_dir / spec.build).resolve()
+        if not (context / (spec.dockerfile or "Dockerfile")).is_file():
+            raise PipelineError(self.name, f"no Dockerfile in {context}")
+        tag = f"ppipe/{self.name}:{self._run_id}".lower()
+        try:
+            self._client.images.build(
+                path=str(context), dockerfile=spec.dockerfile or "Dockerfile", tag=tag, rm=True,
+                buildargs={BASE_IMAGE_ARG: self._base_image, **spec.build_args},
+                labels={LABEL_RUN: self._run_id, LABEL_PIPELINE: self.name}, network_mode="none")
+        except docker.errors.BuildError as exc:
+            tail = "\n".join(str(c.get("stream", c.get("error", ""))).rstrip()
+                             for c in list(exc.build_log)[-8:])
+            raise PipelineError(self.name, f"docker build of {context} failed: {exc.msg}",
+                                last_lines=tail) from exc
+        log.info("pipeline.built", pipeline=self.name, image=tag)
+        return tag
+
+    def _stream_logs(self, container, replica: int) -> None:
+        with open(self.log_path(replica), "ab") as out:
+            try:
+                for chunk in container.logs(stream=True, follow=True):
+                    out.write(chunk)
+                    out.flush()
+            except Exception:  # noqa: BLE001 - the container went away: the log simply ends
+                pass
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Containers that stopped on their own since the last poll."""
+        new = []
+        for replica, container in enumerate(self._containers):
+            if replica in self._state and self._state[replica].get("final"):
+                continue
+            try:
+                container.reload()
+            except Exception:  # noqa: BLE001 - removed under us
+                continue
+            state = container.attrs.get("State", {})
+            info = {"status": state.get("Status"), "exit_code": state.get("ExitCode"),
+                    "oom_killed": bool(state.get("OOMKilled")),
+                    "restarts": int(container.attrs.get("RestartCount", 0))}
+            before = self._state.get(replica, {})
+            if info["status"] in ("exited", "dead") and not self._stopping:
+                info["final"] = True
+                new.append({"replica": replica, **info})
+                log.warning("pipeline.exited_early", pipeline=self.name, replica=replica,
+                            exit_code=info["exit_code"], oom_killed=info["oom_killed"])
+            if info["restarts"] > before.get("restarts", 0):
+                log.warning("pipeline.restarted", pipeline=self.name, replica=replica,
+                            restarts=info["restarts"])
+            self._state[replica] = {**before, **info}
+        return new
+
+    async def poll_async(self) -> list[dict[str, Any]]:
+        return await anyio.to_thread.run_sync(self.poll)
+
+    @property
+    def running(self) -> int:
+        return sum(1 for r in range(len(self._containers))
+                   if self._state.get(r, {}).get("status") not in ("exited", "dead"))
+
+    def stats(self) -> dict[str, float]:
+        """CPU % (of one core) and memory MiB summed over replicas, from one stats sample each."""
+        cpu = mem = 0.0
+        for container in self._containers:
+            try:
+                sample = container.stats(stream=False)
+            except Exception:  # noqa: BLE001
+                continue
+            cpu_stats, pre = sample.get("cpu_stats", {}), sample.get("precpu_stats", {})
+            delta = cpu_stats.get("cpu_usage", {}).get("total_usage", 0) - \
+                pre.get("cpu_usage", {}).get("total_usage", 0)
+            system = cpu_stats.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+            cpus = cpu_stats.get("online_cpus") or 1
+            if system > 0 and delta > 0:
+                cpu += delta / system * cpus * 100
+            mem += sample.get("memory_stats", {}).get("usage", 0) / 2**20
+        return {"cpu_percent": round(cpu, 1), "memory_mib": round(mem, 1)}
+
+    def last_lines(self, replica: int = 0, count: int = 10) -> str:
+        try:
+            lines = self.log_path(replica).read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-count:])
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        await anyio.to_thread.run_sync(self._stop_blocking, timeout)
+
+    def _stop_blocking(self, timeout: float) -> None:
+        self.poll()
+        self._stopping = True
+        for container in self._containers:
+            try:
+                container.stop(timeout=int(max(timeout, 1)))
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self.poll()
+        for container in self._containers:
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001
+                pass
+        for thread in self._log_threads:
+            thread.join(timeout=2)
+
+    def status(self) -> dict[str, object]:
+        states = list(self._state.values())
+        early = [s for s in states if s.get("final")]
+        return {
+            "restarts": sum(s.get("restarts", 0) for s in states),
+            "oom_killed": any(s.get("oom_killed") for s in states),
+            "exit_code": early[0]["exit_code"] if early else None,
+        }

