@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("ppipe: interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, never a traceback
+        err.print(f"[bold red]ppipe: internal error:[/] {type(exc).__name__}: {exc} "
+                  "(please report it, with the run's log.jsonl)", markup=True)
+        return EXIT_FAILED
 
 
 def _dispatch(args: argparse.Namespace) -> int:

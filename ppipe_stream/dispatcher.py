@@ -111,12 +111,15 @@ class Dispatcher:
         """Wall-clock ns on the dispatcher's clock: the start stamp plus monotonic time."""
         return self.start_wall_ns + (time.perf_counter_ns() - self._start_mono_ns)
 
-    async def run(self, *, start_wall_ns: int | None = None,
+    async def run(self, *, clock: tuple[int, int] | None = None,
                   task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> DispatchStats:
         """Dispatch the whole schedule, then keep releasing labels until they are
-        all out or the drain ends. Returns the final stats."""
-        self._start_mono_ns = time.perf_counter_ns()
-        self.start_wall_ns = start_wall_ns or time.time_ns()
+        all out or the drain ends. Returns the final stats.
+
+        ``clock`` is the run's start as (wall-clock ns, ``perf_counter_ns``) read
+        at the same moment: offset 0 of the schedule is that instant, so the
+        scorer's windows and the intended stamps share one origin."""
+        self.start_wall_ns, self._start_mono_ns = clock or (time.time_ns(), time.perf_counter_ns())
         task_status.started()
         log.info("dispatch.started", topic=self._topic, target_rate=self.stats.target_rate)
         rows = iter(self._dataset)

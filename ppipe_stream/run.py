@@ -36,7 +36,7 @@ from .results import RunFolder, iso_utc
 from .runtime import ProcessRunner
 from .scenario import LoadedScenario, ReplayLoad, dump_scenario
 from .schedule import build_schedule
-from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate
+from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
 
@@ -113,6 +113,7 @@ class _Run:
         self.dispatcher: Dispatcher | None = None
         self.started_ns = time.time_ns()
         self._hlogs: HlogFiles | None = None
+        self._clock: tuple[int, int] | None = None
         self.interrupted = False
         self.error: str | None = None
 
@@ -192,7 +193,7 @@ class _Run:
 
             async def dispatch() -> None:
                 assert self.dispatcher is not None
-                await self.dispatcher.run(start_wall_ns=self.started_ns)
+                await self.dispatcher.run(clock=self._clock)
                 dispatch_done.set()
 
             tg.start_soon(dispatch)
@@ -242,21 +243,13 @@ class _Run:
         if waiting:
             log.warning("pipelines.not_ready", pipelines=sorted(waiting),
                         hint="no reply to the readiness ping; starting anyway")
-        self.started_ns = time.time_ns()
-        self.view.started_ns = self.started_ns
         log.info("pipelines.ready", waited_s=round(READY_TIMEOUT_S - (deadline - time.monotonic()), 3))
 
     def _make_scorer(self, reader: OutputReader, producer: AIOKafkaProducer) -> None:
+        """Open the dataset and plan the schedule (the slow part), then fix the run's
+        start and build the scorer and dispatcher on it, with no await in between."""
         scenario = self.scenario
         load, scoring = scenario.load, scenario.scoring
-        config = ScoringConfig(
-            task=scoring.task, metrics=list(scoring.metrics), deadline_ns=scoring.deadline.ns,
-            window_ns=scoring.window.ns, drain_ns=load.drain.ns,
-            warmup_end_ns=self.started_ns + load.warmup.ns,
-            rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol)
-        self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
-        self._hlogs = HlogFiles(self.folder.path, self.started_ns)
-        reader.attach(self.scorer)
         dataset = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
         timestamps = None
         if isinstance(load, ReplayLoad):
@@ -264,6 +257,19 @@ class _Run:
             timestamps = (row.timestamp_s for row in again)
         schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows,
                                   timestamps=timestamps)
+        metrics = list(scoring.metrics)
+        make_metrics(metrics, scoring.task)  # imports river's metrics now, not after the start
+        self._clock = (time.time_ns(), time.perf_counter_ns())
+        self.started_ns = self._clock[0]
+        self.view.started_ns = self.started_ns
+        config = ScoringConfig(
+            task=scoring.task, metrics=metrics, deadline_ns=scoring.deadline.ns,
+            window_ns=scoring.window.ns, drain_ns=load.drain.ns,
+            warmup_end_ns=self.started_ns + load.warmup.ns,
+            rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol)
+        self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
+        self._hlogs = HlogFiles(self.folder.path, self.started_ns)
+        reader.attach(self.scorer)
         self.dispatcher = Dispatcher(
             producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
             dataset=dataset, schedule=schedule, label_delay_s=float(scenario.labels.delay),

@@ -72,6 +72,11 @@ class Dataset(_Base):
 
 class _LoadBase(_Base, tag_field="profile"):
     duration: Duration | None = None
+
+    @property
+    def profile(self) -> str:
+        """The profile's name as written in the file (``constant``, ``poisson``...)."""
+        return type(self).__struct_config__.tag
     count: PositiveInt | None = None
     warmup: Duration = Duration("0s")
     drain: Duration = Duration("5s")
@@ -191,6 +196,10 @@ class ProcessPipeline(_Base, tag_field="runtime", tag="process"):
     name: Name
     command: list[str]
     env: dict[str, str] = {}
+
+    @property
+    def runtime(self) -> str:
+        return type(self).__struct_config__.tag
     cwd: str | None = None
     replicas: PositiveInt = 1
 

@@ -134,4 +134,9 @@ def test_sigint_leaves_partial_result_and_exits_130(tmp_path):
     summary = json.loads(summary_path.read_text())
     assert summary["complete"] is False
     assert summary["dispatch"]["events_sent"] > 50
-    assert os.system(f"pgrep -f 'ppipe_stream.examples.echo' > /dev/null") != 0, "pipeline left running"
+    pids = [json.loads(line)["pid"] for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()
+            if '"pipeline.started"' in line]
+    assert pids, "the log names the pipeline's pid"
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # nothing left running

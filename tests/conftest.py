@@ -1,0 +1,24 @@
+"""Shared test helpers: infrastructure that must exist in CI, per-test topic prefixes."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+
+
+def require_infra(reason: str) -> None:
+    """Skip on a developer machine without the infrastructure; fail in CI
+    (``PPIPE_REQUIRE_INFRA=1``, set by scripts/test), so CI never passes by skipping."""
+    if os.environ.get("PPIPE_REQUIRE_INFRA") == "1":
+        pytest.fail(f"required infrastructure missing: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def topic_prefix(request) -> str:
+    """A topic prefix of this test's own."""
+    name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40]
+    return f"t.{name}.{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,40 @@
+"""Real brokers for the integration tests: Apache Kafka (the reference) and tansu,
+each started once per session as a process (never as a task held across fixtures)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ppipe_stream.brokers import start_kafka, start_tansu
+from ppipe_stream.errors import BrokerError
+from tests.conftest import require_infra
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    if shutil.which("java") is None or shutil.which("mvn") is None:
+        require_infra("Apache Kafka needs java and mvn")
+    try:
+        broker = start_kafka()
+    except BrokerError as exc:
+        require_infra(f"Apache Kafka did not start: {exc}")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def tansu_broker():
+    try:
+        broker = start_tansu()
+    except BrokerError as exc:
+        require_infra(f"tansu did not start: {exc}")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(params=["kafka", "tansu"])
+def broker(request):
+    """Each test using this runs on both brokers."""
+    return request.getfixturevalue(f"{request.param}_broker")
