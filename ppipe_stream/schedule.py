@@ -137,11 +137,11 @@ def _ramp(r0: float, r1: float, duration: float, chunk: int = 65_536) -> Iterato
     total = (r0 + r1) / 2 * duration
     start = 0
     while start < total:
-        k = np.arange(start, min(start + chunk, math.ceil(total) + 1), dtype=np.float64)
+        k = np.arange(start, min(start + chunk, math.ceil(total)), dtype=np.float64)
         if abs(slope) < 1e-12:
             t = k / r0
-        else:  # solve slope/2 t^2 + r0 t - k = 0 for t >= 0
-            t = (-r0 + np.sqrt(r0 * r0 + 2 * slope * k)) / slope
+        else:  # solve slope/2 t^2 + r0 t - k = 0 for t >= 0 (k < total keeps it real)
+            t = (-r0 + np.sqrt(np.maximum(r0 * r0 + 2 * slope * k, 0.0))) / slope
         yield np.round(t * _NS).astype(np.int64)
         start += chunk
     yield np.array([np.iinfo(np.int64).max // 2], dtype=np.int64)  # past the end: stops chunks()

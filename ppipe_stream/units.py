@@ -69,14 +69,16 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest readable text for ``seconds`` that parses back to it."""
+    """Text for ``seconds`` (to the nanosecond) that parses back to it."""
     if math.isinf(seconds):
         return "never"
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        return f"{seconds * 1e3:g}ms"
-    return f"{seconds:g}s"
+    ns = round(seconds * 1e9)
+    if ns >= 1_000_000_000 and ns % 1_000_000 == 0:
+        return f"{ns / 1e9:.3f}".rstrip("0").rstrip(".") + "s"
+    for unit, size in (("ms", 1_000_000), ("us", 1_000)):
+        if ns >= size and ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns" if ns else "0s"
 
 
 def parse_size(text: str | int) -> int:

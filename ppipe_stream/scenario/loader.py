@@ -239,9 +239,9 @@ def locate_key(text: str, path: str) -> int | None:
             if _prefix(steps, full) is False and _prefix(full[: len(steps)], steps):
                 return number
             continue
+        if table == steps:
+            return number
         if _prefix(table, steps) and best is None:
-            best = number
-        if table == steps[: len(table)] and len(table) == len(steps):
             best = number
     return best
 

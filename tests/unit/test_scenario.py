@@ -1,0 +1,146 @@
+"""Scenario files: every kind of error is one line with file, line, key path and hint;
+valid files load and round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ppipe_stream.checks import scenario_checks
+from ppipe_stream.errors import ScenarioError
+from ppipe_stream.scenario import dump_scenario, load_scenario, loads_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "scenarios" / "quickstart.toml"
+TEXT = QUICKSTART.read_text()
+
+
+def error_of(text: str, **kw) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text, file="s.toml", base_dir=QUICKSTART.parent, **kw)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("s.toml")
+    return info.value
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_quickstart_loads_and_round_trips():
+    loaded = load_scenario(QUICKSTART, extra_checks=scenario_checks)
+    again = loads_scenario(dump_scenario(loaded.scenario), base_dir=QUICKSTART.parent)
+    assert again.scenario == loaded.scenario
+    assert loaded.resolve("data/iris.csv") == (ROOT / "scenarios" / "data" / "iris.csv")
+
+
+def test_unknown_key_suggests_the_closest():
+    text = TEXT.replace("rate = 200", "rat = 200")
+    err = error_of(text)
+    assert err.path == "$.load.rat" and err.hint == "did you mean `rate`?"
+    assert err.line == line_of(text, "rat = 200")
+    assert str(err).startswith(f"s.toml:{err.line}: unknown key `rat`")
+
+
+def test_unknown_key_in_array_of_tables():
+    text = TEXT.replace('command = ["python"', 'comand = ["python"')
+    err = error_of(text)
+    assert err.path == "$.pipelines[0].comand" and "command" in err.hint
+    assert err.line == line_of(text, "comand =")
+
+
+def test_bad_type_names_the_key():
+    text = TEXT.replace('target = "variety"', "target = 3")
+    err = error_of(text)
+    assert err.path == "$.dataset.target" and "Expected `str | null`, got `int`" in err.message
+    assert err.line == line_of(text, "target = 3")
+
+
+def test_missing_key():
+    text = TEXT.replace("rate = 200                    # events/s\n", "")
+    err = error_of(text)
+    assert err.path == "$.load.rate" and "missing required key `rate`" in err.message
+    assert err.line == line_of(text, "[load]")
+
+
+def test_bad_duration():
+    text = TEXT.replace('duration = "20s"', 'duration = "20 parsecs"')
+    err = error_of(text)
+    assert err.path == "$.load.duration" and "not a duration" in err.message
+    assert err.line == line_of(text, "20 parsecs")
+
+
+def test_bad_dataset_path():
+    text = TEXT.replace("data/iris.csv", "data/nope.csv")
+    err = error_of(text)
+    assert err.path == "$.dataset.path" and "nope.csv" in err.message and "not found" in err.message
+    assert err.line == line_of(text, "data/nope.csv")
+
+
+def test_unknown_profile_lists_the_allowed_and_suggests():
+    text = TEXT.replace('profile = "constant"', 'profile = "constnt"')
+    err = error_of(text)
+    assert err.path == "$.load.profile" and "poisson" in err.message and "constant" in err.hint
+
+
+def test_cross_field_check():
+    text = TEXT.replace('duration = "20s"', "")
+    err = error_of(text)
+    assert err.path == "$.load" and "duration" in err.message
+
+
+def test_toml_syntax_error_has_its_line():
+    text = TEXT.replace("seed = 7", "seed = [7")
+    err = error_of(text)
+    assert "TOML syntax error" in err.message and err.line is not None
+
+
+def test_extra_checks_metric_and_threshold():
+    err = error_of(TEXT.replace('"f1"]', '"f11"]'), extra_checks=scenario_checks)
+    assert err.path == "$.scoring.metrics" and "'f1'" in err.message
+    err = error_of(TEXT.replace('"latency.p99" = "< 250ms"', '"latency.p99" = "about 3"'),
+                   extra_checks=scenario_checks)
+    assert err.path == "$.thresholds.latency.p99" and "comparison" in err.message
+
+
+def test_missing_file():
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario("/no/such.toml")
+
+
+def test_duplicate_pipeline_names():
+    block = TEXT[TEXT.index("[[pipelines]]"):TEXT.index("[scoring]")]
+    err = error_of(TEXT.replace(block, block + block))
+    assert "unique" in err.message
+
+
+_MUTATIONS = st.sampled_from(["delete", "rename", "retype", "truncate", "garbage"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=_MUTATIONS, index=st.integers(0, 10_000), junk=st.text(max_size=20))
+def test_mutated_files_only_ever_raise_scenario_errors(kind, index, junk):
+    lines = TEXT.splitlines()
+    keyed = [i for i, line in enumerate(lines) if "=" in line and not line.lstrip().startswith("#")]
+    i = keyed[index % len(keyed)]
+    if kind == "delete":
+        del lines[i]
+    elif kind == "rename":
+        key, _, value = lines[i].partition("=")
+        lines[i] = f"{key.strip()}x ={value}"
+    elif kind == "retype":
+        key, _, _ = lines[i].partition("=")
+        values = ["1", "true", "[]", "{}", '"s"', "-5"]
+        lines[i] = f"{key.strip()} = {values[index % 6]}"
+    elif kind == "truncate":
+        lines = lines[: index % len(lines)]
+    else:
+        lines.insert(i, junk)
+    text = "\n".join(lines)
+    try:
+        loads_scenario(text, file="mut.toml", base_dir=QUICKSTART.parent, extra_checks=scenario_checks)
+    except ScenarioError as exc:
+        assert str(exc).startswith("mut.toml") and "\n" not in str(exc)
