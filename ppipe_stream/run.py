@@ -29,12 +29,12 @@ from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
 from .dispatcher import Dispatcher
-from .errors import PipelineError, PpipeError, RunError
+from .errors import PipelineError, PpipeError, RunError, UsageError
 from .logs import close_logging, configure_logging
 from .output_reader import READY_COMMAND_ID, OutputReader
 from .results import RunFolder, iso_utc
-from .runtime import ProcessRunner
-from .scenario import LoadedScenario, ReplayLoad, dump_scenario
+from .runtime import ExternalRunner, ProcessRunner
+from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
 from .schedule import build_schedule
 from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 
@@ -45,6 +45,7 @@ log = structlog.get_logger(__name__)
 READY_TIMEOUT_S = 60.0
 TICK_S = 0.1
 SUMMARY_EVERY_S = 1.0
+POLL_EVERY_S = 1.0  # how often pipelines are checked for exits, OOM kills, restarts
 
 
 class RunState(enum.StrEnum):
@@ -114,6 +115,9 @@ class _Run:
         self.started_ns = time.time_ns()
         self._hlogs: HlogFiles | None = None
         self._clock: tuple[int, int] | None = None
+        self._docker: Any = None
+        self._sandbox: Any = None
+        self._base_image = ""
         self.interrupted = False
         self.error: str | None = None
 
@@ -154,7 +158,9 @@ class _Run:
                 scope.cancel()
 
     async def _start_broker(self, stack: AsyncExitStack) -> None:
-        if self.bootstrap == "embedded":
+        if any(isinstance(p, DockerPipeline) for p in self.scenario.pipelines):
+            await self._start_sandbox(stack)
+        elif self.bootstrap == "embedded":
             broker = await anyio.to_thread.run_sync(lambda: start_tansu(log_dir=self.folder.path))
             stack.push_async_callback(_in_thread_shielded, broker.stop)
             self.broker_kind = BrokerKind.TANSU
@@ -165,6 +171,28 @@ class _Run:
                  (self.topics.scores, 1)]
         names += [(self.topics.output(p.name), kafka.partitions) for p in self.scenario.pipelines]
         await create_topics(self.bootstrap, names, replication_factor=kafka.replication_factor)
+
+    async def _start_sandbox(self, stack: AsyncExitStack) -> None:
+        """Docker pipelines live on an internal network whose only other member is
+        the run's broker (tansu in a container); the harness reaches it from the host."""
+        from .runtime.docker import docker_client
+        from .runtime.images import ensure_sdk_image
+        from .runtime.sandbox import SandboxNetwork
+
+        if self.bootstrap != "embedded":
+            raise UsageError("docker pipelines run on a sandbox network with the run's own "
+                             "broker: set [kafka] bootstrap = \"embedded\"")
+        client = await anyio.to_thread.run_sync(docker_client)
+        log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
+        self._base_image = await anyio.to_thread.run_sync(ensure_sdk_image, client)
+        sandbox = SandboxNetwork(client, self.folder.run_id)
+        stack.push_async_callback(_in_thread_shielded, sandbox.remove)
+        await anyio.to_thread.run_sync(sandbox.create)
+        self._docker, self._sandbox = client, sandbox
+        self.broker_kind = BrokerKind.TANSU
+        self.bootstrap = sandbox.bootstrap
+        log.info("broker.started", kind=str(self.broker_kind), bootstrap=self.bootstrap,
+                 network=sandbox.name)
 
     async def _run_body(self, stack: AsyncExitStack) -> None:
         scenario = self.scenario
@@ -217,28 +245,45 @@ class _Run:
             env = protocol.pipeline_env(bootstrap=self.bootstrap, topics=self.topics,
                                         pipeline=spec.name, run_id=self.folder.run_id,
                                         task=scenario.scoring.task)
-            runner = ProcessRunner(spec, env=env, run_dir=self.folder.path,
-                                   base_dir=self.loaded.base_dir)
+            runner = self._runner(spec, env)
             await runner.start()
             self.runners.append(runner)
             stack.push_async_callback(_shielded, runner.stop)
 
+    def _runner(self, spec: Any, env: dict[str, str]) -> Any:
+        if isinstance(spec, DockerPipeline):
+            from .runtime.docker import DockerRunner
+
+            assert self._sandbox is not None
+            return DockerRunner(spec, client=self._docker, env=env, run_dir=self.folder.path,
+                                base_dir=self.loaded.base_dir, run_id=self.folder.run_id,
+                                network=self._sandbox.name, base_image=self._base_image)
+        if isinstance(spec, ExternalPipeline):
+            return ExternalRunner(spec, env=env, run_dir=self.folder.path)
+        return ProcessRunner(spec, env=env, run_dir=self.folder.path, base_dir=self.loaded.base_dir)
+
     async def _wait_ready(self, reader: OutputReader, producer: AIOKafkaProducer) -> None:
         """Ping every pipeline on the control topic; it is ready once it replies
         (the SDK replies only after its input partitions are assigned)."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        timeout = max([READY_TIMEOUT_S, *(getattr(r, "ready_timeout", 0) for r in self.runners)])
+        deadline = time.monotonic() + timeout
         command = protocol.Command(command_id=READY_COMMAND_ID, command="ping",
-                                   deadline_ns=time.time_ns() + int(READY_TIMEOUT_S * 1e9))
+                                   deadline_ns=time.time_ns() + int(timeout * 1e9))
         await producer.send_and_wait(self.topics.control, protocol.encode(command))
         waiting = {r.name for r in self.runners}
+        last_poll = 0.0
         while waiting and time.monotonic() < deadline:
             waiting -= reader.ready
-            for runner in self.runners:
-                if runner.poll() and not runner.running:
-                    raise PipelineError(
-                        runner.name, f"exited before it was ready (exit code "
-                        f"{runner.exits[0].exit_code}); last output:\n{runner.last_lines()}",
-                        exit_code=runner.exits[0].exit_code, last_lines=runner.last_lines())
+            if time.monotonic() - last_poll >= 0.5:
+                last_poll = time.monotonic()
+                for runner in self.runners:
+                    await runner.apoll()
+                    if runner.running == 0:
+                        code = runner.status()["exit_code"]
+                        raise PipelineError(
+                            runner.name, f"exited before it was ready (exit code {code}); "
+                            f"last output:\n{runner.last_lines()}", exit_code=code,
+                            last_lines=runner.last_lines())
             await anyio.sleep(0.05)
         if waiting:
             log.warning("pipelines.not_ready", pipelines=sorted(waiting),
@@ -278,14 +323,16 @@ class _Run:
     async def _ticker(self, producer: AIOKafkaProducer) -> None:
         """Every tick: close windows, write timeline rows, publish and save snapshots."""
         assert self.scorer is not None
-        last_summary = time.monotonic()
+        last_summary = last_poll = time.monotonic()
         while True:
             await anyio.sleep(TICK_S)
             now = time.time_ns()
             advance = self.scorer.advance(now)
             self._write_advance(advance)
-            for runner in self.runners:
-                runner.poll()
+            if time.monotonic() - last_poll >= POLL_EVERY_S:
+                last_poll = time.monotonic()
+                for runner in self.runners:
+                    await runner.apoll()
             self.view.dispatch = self.dispatcher.stats if self.dispatcher else None
             self.view.pipelines = self.scorer.snapshot(now)
             self._emit()
@@ -297,6 +344,11 @@ class _Run:
                 await producer.send(self.topics.scores, msgspec.json.encode(snapshot))
 
     def _write_advance(self, advance: Any) -> None:
+        stats = {r.name: r.stats() for r in self.runners}
+        for row in advance.timeline_rows:
+            sample = stats.get(row["pipeline"]) or {}
+            row["cpu_percent"] = sample.get("cpu_percent")
+            row["memory_mib"] = sample.get("memory_mib")
         self.folder.append_timeline(advance.timeline_rows)
         if self._hlogs is not None:
             self._hlogs.write(advance.hlog_intervals)

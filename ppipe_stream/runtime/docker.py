@@ -63,6 +63,7 @@ class DockerRunner:
         self._log_threads: list[threading.Thread] = []
         self._stopping = False
         self._state: dict[int, dict[str, Any]] = {}
+        self._stats: dict[int, tuple[float, float]] = {}
         self.image: str | None = None
 
     def log_path(self, replica: int) -> Path:
@@ -100,6 +101,9 @@ class DockerRunner:
                                       name=f"logs-{self.name}-{replica}", daemon=True)
             thread.start()
             self._log_threads.append(thread)
+            sampler = threading.Thread(target=self._sample_stats, args=(container, replica),
+                                       name=f"stats-{self.name}-{replica}", daemon=True)
+            sampler.start()
             log.info("pipeline.started", pipeline=self.name, replica=replica,
                      container=container.short_id, image=self.image)
 
@@ -166,7 +170,7 @@ class DockerRunner:
             self._state[replica] = {**before, **info}
         return new
 
-    async def poll_async(self) -> list[dict[str, Any]]:
+    async def apoll(self) -> list[dict[str, Any]]:
         return await anyio.to_thread.run_sync(self.poll)
 
     @property
@@ -174,23 +178,30 @@ class DockerRunner:
         return sum(1 for r in range(len(self._containers))
                    if self._state.get(r, {}).get("status") not in ("exited", "dead"))
 
-    def stats(self) -> dict[str, float]:
-        """CPU % (of one core) and memory MiB summed over replicas, from one stats sample each."""
-        cpu = mem = 0.0
-        for container in self._containers:
-            try:
-                sample = container.stats(stream=False)
-            except Exception:  # noqa: BLE001
-                continue
-            cpu_stats, pre = sample.get("cpu_stats", {}), sample.get("precpu_stats", {})
-            delta = cpu_stats.get("cpu_usage", {}).get("total_usage", 0) - \
-                pre.get("cpu_usage", {}).get("total_usage", 0)
-            system = cpu_stats.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-            cpus = cpu_stats.get("online_cpus") or 1
-            if system > 0 and delta > 0:
-                cpu += delta / system * cpus * 100
-            mem += sample.get("memory_stats", {}).get("usage", 0) / 2**20
-        return {"cpu_percent": round(cpu, 1), "memory_mib": round(mem, 1)}
+    def stats(self) -> dict[str, float] | None:
+        """Latest CPU % (100 = one core) and memory MiB, summed over replicas."""
+        samples = list(self._stats.values())
+        if not samples:
+            return None
+        return {"cpu_percent": round(sum(s[0] for s in samples), 1),
+                "memory_mib": round(sum(s[1] for s in samples), 1)}
+
+    def _sample_stats(self, container, replica: int) -> None:
+        """Follow the engine's stats stream (one sample a second) until the container ends."""
+        try:
+            for sample in container.stats(stream=True, decode=True):
+                if self._stopping:
+                    return
+                cpu_stats, pre = sample.get("cpu_stats", {}), sample.get("precpu_stats", {})
+                delta = cpu_stats.get("cpu_usage", {}).get("total_usage", 0) - \
+                    pre.get("cpu_usage", {}).get("total_usage", 0)
+                system = cpu_stats.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+                cpus = cpu_stats.get("online_cpus") or 1
+                cpu = delta / system * cpus * 100 if system > 0 and delta > 0 else 0.0
+                mem = sample.get("memory_stats", {}).get("usage", 0) / 2**20
+                self._stats[replica] = (cpu, mem)
+        except Exception:  # noqa: BLE001 - the container went away: no more samples
+            return
 
     def last_lines(self, replica: int = 0, count: int = 10) -> str:
         try:
@@ -218,6 +229,11 @@ class DockerRunner:
                 pass
         for thread in self._log_threads:
             thread.join(timeout=2)
+        if self.spec.build and self.image:  # built for this run: remove it (layers stay cached)
+            try:
+                self._client.images.remove(self.image, force=True, noprune=True)
+            except Exception:  # noqa: BLE001 - in use or gone: `ppipe clean` gets it later
+                pass
 
     def status(self) -> dict[str, object]:
         states = list(self._state.values())

@@ -97,6 +97,12 @@ class ProcessRunner:
                                 exit_code=process.returncode, log=str(self.log_path(replica)))
         return new
 
+    async def apoll(self) -> list[ReplicaExit]:
+        return self.poll()
+
+    def stats(self) -> dict[str, float] | None:
+        return None
+
     @property
     def running(self) -> int:
         return sum(1 for p in self._processes if p.returncode is None)

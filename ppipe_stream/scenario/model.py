@@ -32,6 +32,8 @@ __all__ = [
     "Labels",
     "Pipeline",
     "ProcessPipeline",
+    "DockerPipeline",
+    "ExternalPipeline",
     "Scoring",
     "Tolerance",
     "KafkaSettings",
@@ -208,7 +210,54 @@ class ProcessPipeline(_Base, tag_field="runtime", tag="process"):
             raise ValueError("`command` must name a program")
 
 
-Pipeline = ProcessPipeline
+class DockerPipeline(_Base, tag_field="runtime", tag="docker"):
+    """A pipeline run as sandboxed containers: from ``image``, or built from the
+    folder ``build`` (its Dockerfile takes ``ARG BASE_IMAGE``)."""
+
+    name: Name
+    image: str | None = None
+    build: str | None = None
+    dockerfile: str | None = None
+    build_args: dict[str, str] = {}
+    command: list[str] = []
+    env: dict[str, str] = {}
+    replicas: PositiveInt = 1
+    cpus: Annotated[float, Meta(gt=0)] | None = 1.0
+    memory: str = "512m"
+    pids: PositiveInt = 256
+    tmpfs: str = "64m"
+    restart: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
+    max_restarts: Annotated[int, Meta(ge=0)] = 3
+
+    def __post_init__(self) -> None:
+        if (self.image is None) == (self.build is None):
+            raise ValueError("give exactly one of `image` and `build`")
+        from ..units import parse_size
+
+        for key in ("memory", "tmpfs"):
+            try:
+                parse_size(getattr(self, key))
+            except ValueError as exc:
+                raise ValueError(f"`{key}`: {exc}") from None
+
+    @property
+    def runtime(self) -> str:
+        return type(self).__struct_config__.tag
+
+
+class ExternalPipeline(_Base, tag_field="runtime", tag="external"):
+    """A pipeline started elsewhere by the user: the harness creates the topics,
+    prints the environment to use, waits for its readiness reply, and scores it."""
+
+    name: Name
+    ready_timeout: Duration = Duration("300s")
+
+    @property
+    def runtime(self) -> str:
+        return type(self).__struct_config__.tag
+
+
+Pipeline = ProcessPipeline | DockerPipeline | ExternalPipeline
 
 
 class Tolerance(_Base):
