@@ -12,6 +12,7 @@ The Docker SDK blocks; every public coroutine here runs it in a worker thread.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,18 @@ def docker_client():
     import docker
     import docker.errors
 
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://") and not Path(host[len("unix://"):]).exists():
+        raise PipelineError("docker", f"no Docker engine: {host[len('unix://'):]} does not exist; "
+                            "start dockerd and set DOCKER_HOST")
+    client = None
     try:
         client = docker.from_env(timeout=120)
         client.ping()
         return client
     except (docker.errors.DockerException, OSError) as exc:
+        if client is not None:
+            client.close()
         raise PipelineError("docker", f"no Docker engine reachable ({exc}); start dockerd and "
                             "set DOCKER_HOST") from exc
 
