@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", type=Path)
 
+    sub.add_parser("clean", help="remove containers, networks and images that runs left behind")
+    init = sub.add_parser("init", help="scaffold a pipeline folder that runs as generated")
+    init.add_argument("name")
+    init.add_argument("--dir", type=Path, default=Path("."), help="where to create it")
+
     broker = sub.add_parser("broker", help="run a local broker")
     broker_sub = broker.add_subparsers(dest="broker_command", required=True, parser_class=_Parser)
     start = broker_sub.add_parser("start", help="start a broker in the foreground (Ctrl+C stops it)")
@@ -84,6 +89,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "clean":
+        from .housekeeping import clean
+
+        removed = clean()
+        print(", ".join(f"{count} {what.replace('_', ' ')}" for what, count in removed.items()) + " removed")
+        return EXIT_OK
+    if args.command == "init":
+        from .housekeeping import init_pipeline
+
+        folder = init_pipeline(args.name, where=args.dir)
+        print(f"created {folder}: main.py, Dockerfile, requirements.txt, scenario.toml")
+        print(f"run it: ppipe run {folder / 'scenario.toml'}")
+        return EXIT_OK
     if args.command == "broker":
         from .brokers import main_broker_start
 

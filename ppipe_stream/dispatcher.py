@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
+import msgspec
 import numpy as np
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -28,6 +29,7 @@ from anyio.abc import TaskStatus
 
 from . import protocol
 from .datasets import DatasetStream, Row
+from .errors import DatasetError
 from .hist import new_histogram, percentiles_ms, record_many
 from .schedule import Schedule
 
@@ -188,7 +190,11 @@ class Dispatcher:
             if builder is None:
                 builder = builders[partition] = self._producer.create_batch()
             key = str(event_id).encode()
-            value = encode(protocol.Event(id=event_id, features=row.features, row=row.index))
+            try:
+                value = encode(protocol.Event(id=event_id, features=row.features, row=row.index))
+                encode(row.label)
+            except (TypeError, msgspec.EncodeError) as exc:
+                raise DatasetError(self._dataset.name, f"row {row.index} cannot be sent as JSON: {exc}") from None
             headers = [(protocol.HEADER_INTENDED_NS, str(intended_ns).encode()),
                        (protocol.HEADER_SENT_NS, str(sent_ns).encode())]
             if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:

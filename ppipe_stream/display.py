@@ -15,9 +15,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["RunDisplay", "summary_table"]
+__all__ = ["RunDisplay", "ranked", "summary_table"]
 
 PLAIN_EVERY_S = 5.0
 
@@ -92,7 +93,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for column in ("pipeline", "correct", "incorrect", "late", "missing", "bad", "p50",
                    "p99", "max", "eps", "metrics"):
         table.add_column(column, justify="left" if column in ("pipeline", "metrics") else "right")
-    for name, figures in (summary.get("pipelines") or {}).items():
+    for name, figures in ranked(summary):
         status = figures.get("status", {})
         latency = figures.get("latency_ms") or {}
         bad = (status.get("syntax_error", 0) + status.get("duplicate", 0)
@@ -108,8 +109,26 @@ def summary_table(summary: dict[str, Any]) -> Table:
         mark = "ok" if result.get("ok") else "FAILED"
         who = f" [{result['pipeline']}]" if result.get("pipeline") else ""
         table.caption = (table.caption + "\n" if table.caption else "") + \
-            f"{mark}: {result.get('expr')}{who} (value {result.get('value')})"
+            escape(f"{mark}: {result.get('expr')}{who} (value {result.get('value')})")
     return table
+
+
+def ranked(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Pipelines best first: by the first metric (higher is better, except error
+    metrics such as MAE), then by fewer missing, then by lower p99 latency."""
+    pipelines = list((summary.get("pipelines") or {}).items())
+
+    def key(item: tuple[str, dict[str, Any]]) -> tuple:
+        figures = item[1]
+        metrics = figures.get("metrics") or {}
+        name, value = next(iter(metrics.items()), ("", None))
+        lower_better = name.lower() in ("mae", "mse", "rmse", "mape", "smape", "logloss")
+        score = -1e300 if value is None else (-value if lower_better else value)
+        p99 = (figures.get("latency_ms") or {}).get("p99")
+        return (-score, (figures.get("status") or {}).get("missing", 0),
+                p99 if p99 is not None else 1e300)
+
+    return sorted(pipelines, key=key)
 
 
 def _ms(value: float | None) -> str:

@@ -45,7 +45,8 @@ def open_sklearn(spec: Dataset, *, seed: int) -> DatasetStream:
     columns = [_identifier(f) for f in bunch.feature_names]
     names = getattr(bunch, "target_names", None)
     data, target = bunch.data.tolist(), bunch.target.tolist()
-    classes = list(names) if names is not None and len(names) and isinstance(target[0], int) else None
+    # plain str, not numpy.str_: every value must encode as JSON
+    classes = [str(n) for n in names] if names is not None and len(names) and isinstance(target[0], int) else None
 
     def rows() -> Iterator[Row]:
         for i, (values, y) in enumerate(zip(data, target)):

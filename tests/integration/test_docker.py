@@ -172,3 +172,55 @@ cpus = 0.5
     header = timeline[0].split(",")
     memory = [row.split(",")[header.index("memory_mib")] for row in timeline[1:]]
     assert any(value and float(value) > 1 for value in memory)
+
+
+def _ppipe(*args: str, cwd: Path, timeout: float = 400) -> subprocess.CompletedProcess:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ppipe_stream", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("name", ["docker-quickstart", "leaderboard"])
+def test_shipped_docker_scenarios_run_green(docker_engine, tmp_path, name):
+    result = _ppipe("run", str(ROOT / "scenarios" / f"{name}.toml"), "--plain", "--out",
+                    str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["complete"] and summary["passed"]
+    assert len(summary["pipelines"]) == (1 if name == "docker-quickstart" else 4)
+    for figures in summary["pipelines"].values():
+        assert figures["status"]["missing"] == 0 and figures["container"]["exit_code"] is None
+    assert leftovers(docker_engine, summary["run_id"]) == []
+
+
+def test_init_scaffold_runs_as_generated(docker_engine, tmp_path):
+    created = _ppipe("init", "mypipe", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert sorted(p.name for p in (tmp_path / "mypipe").iterdir()) == [
+        "Dockerfile", "main.py", "requirements.txt", "scenario.toml"]
+    again = _ppipe("init", "mypipe", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    result = _ppipe("run", "mypipe/scenario.toml", "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    figures = summary["pipelines"]["mypipe"]
+    assert figures["status"]["missing"] == 0 and figures["metrics"]["accuracy"] > 0.6
+
+
+def test_clean_removes_leftovers(docker_engine, tmp_path):
+    from ppipe_stream.runtime.sandbox import TANSU_IMAGE, ensure_tansu_image
+
+    ensure_tansu_image(docker_engine)
+    labels = {"ppipe.run": "leftover-test"}
+    network = docker_engine.networks.create("ppipe-leftover-test", internal=True, labels=labels)
+    container = docker_engine.containers.create(TANSU_IMAGE, command=["/tansu", "--help"],
+                                                labels=labels, network="ppipe-leftover-test")
+    rule = ["INPUT", "-i", "ppb999999999", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
+    subprocess.run(["iptables", "-I", *rule], check=True)
+    result = _ppipe("clean", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert leftovers(docker_engine, "leftover-test") == []
+    assert "ppb999999999" not in subprocess.run(["iptables", "-S", "INPUT"], capture_output=True,
+                                                text=True).stdout
+    del network, container

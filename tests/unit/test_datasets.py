@@ -7,6 +7,7 @@ import json
 import tracemalloc
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from ppipe_stream.datasets import open_dataset
@@ -75,6 +76,8 @@ def test_timestamps_iso_and_bad(tmp_path):
 def test_sklearn_and_river_bundled():
     iris = rows(Dataset(source="sklearn", name="iris"))
     assert len(iris) == 150 and iris[0].label == "setosa" and "sepal_length_cm" in iris[0].features
+    assert type(iris[0].label) is str  # numpy.str_ crashed the dispatcher's JSON encoder
+    msgspec.json.encode([iris[0].label, iris[0].features])
     phishing = rows(Dataset(source="river", name="phishing"), limit=3)
     assert len(phishing) == 3 and isinstance(phishing[0].label, bool)
     with pytest.raises(DatasetError, match="downloaded on first use"):
