@@ -94,6 +94,7 @@ class Dispatcher:
         label_delay_s: float,
         on_sent: OnSent,
         drain_s: float,
+        on_rows: Callable[[Sequence[int], Sequence[dict[str, Any]], Sequence[Any]], None] | None = None,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -102,6 +103,7 @@ class Dispatcher:
         self._schedule = schedule
         self._label_delay_ns = None if label_delay_s == float("inf") else int(label_delay_s * 1e9)
         self._on_sent = on_sent
+        self._on_rows = on_rows  # the proctor's sample of sent rows, when commands are planned
         self._drain_ns = int(drain_s * 1e9)
         self._labels: collections.deque[tuple[int, int, Any]] = collections.deque()
         self._pending: list[Any] = []  # delivery futures not yet checked
@@ -175,6 +177,7 @@ class Dispatcher:
         intended: list[int] = []
         sent: list[int] = []
         labels: list[Any] = []
+        features: list[dict[str, Any]] = []
         start_wall, start_mono = self.start_wall_ns, self._start_mono_ns
         encode = protocol.encode
         for k, offset in enumerate(offsets):
@@ -205,11 +208,14 @@ class Dispatcher:
             intended.append(intended_ns)
             sent.append(sent_ns)
             labels.append(row.label)
+            features.append(row.features)
             if self._label_delay_ns is not None:
                 self._labels.append((offset + self._label_delay_ns, event_id, row.label))
         if not ids:
             return 0
         self._on_sent(ids, intended, sent, labels)  # ledger first: answers can only follow
+        if self._on_rows is not None:
+            self._on_rows(ids, features, labels)
         for partition, builder in builders.items():
             if builder.record_count():
                 await self._ship(builder, partition)

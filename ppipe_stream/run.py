@@ -32,6 +32,7 @@ from .dispatcher import Dispatcher
 from .errors import PipelineError, PpipeError, RunError, UsageError
 from .logs import close_logging, configure_logging
 from .output_reader import READY_COMMAND_ID, OutputReader
+from .proctor import Proctor
 from .results import RunFolder, iso_utc
 from .runtime import ExternalRunner, ProcessRunner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
@@ -118,6 +119,7 @@ class _Run:
         self._docker: Any = None
         self._sandbox: Any = None
         self._base_image = ""
+        self.proctor: Proctor | None = None
         self.interrupted = False
         self.error: str | None = None
 
@@ -225,12 +227,17 @@ class _Run:
                 dispatch_done.set()
 
             tg.start_soon(dispatch)
+            if self.proctor is not None:
+                tg.start_soon(self.proctor.run, producer, self._clock)
             while not self.dispatcher.stats.finished:
                 await anyio.sleep(TICK_S)
             self.view.state = RunState.DRAINING
             drain_end = time.monotonic() + float(scenario.load.drain)
             while time.monotonic() < drain_end:
-                if self.scorer.all_answered() and dispatch_done.is_set():
+                if self.proctor is not None:
+                    self.proctor.collect(self.scorer.replies)
+                if (self.scorer.all_answered() and dispatch_done.is_set()
+                        and (self.proctor is None or self.proctor.settled())):
                     break
                 if not any(r.running for r in self.runners):
                     log.warning("run.no_pipeline_running")
@@ -315,10 +322,18 @@ class _Run:
         self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
         self._hlogs = HlogFiles(self.folder.path, self.started_ns)
         reader.attach(self.scorer)
+        if scenario.commands:
+            self.proctor = Proctor(
+                scenario.commands, topic=self.topics.control,
+                pipelines=[p.name for p in scenario.pipelines], seed=scenario.seed,
+                duration_s=_planned_seconds(scenario) or _planned_commands_horizon(scenario),
+                rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol, task=scoring.task,
+                out=self.folder.file("commands.jsonl"))
         self.dispatcher = Dispatcher(
             producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
             dataset=dataset, schedule=schedule, label_delay_s=float(scenario.labels.delay),
-            on_sent=self.scorer.record_sent, drain_s=float(load.drain))
+            on_sent=self.scorer.record_sent, drain_s=float(load.drain),
+            on_rows=self.proctor.on_rows if self.proctor else None)
 
     async def _ticker(self, producer: AIOKafkaProducer) -> None:
         """Every tick: close windows, write timeline rows, publish and save snapshots."""
@@ -335,6 +350,8 @@ class _Run:
                     await runner.apoll()
             self.view.dispatch = self.dispatcher.stats if self.dispatcher else None
             self.view.pipelines = self.scorer.snapshot(now)
+            if self.proctor is not None:
+                self.proctor.collect(self.scorer.replies)
             self._emit()
             if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
                 last_summary = time.monotonic()
@@ -368,6 +385,12 @@ class _Run:
             if self._hlogs is not None:
                 self._hlogs.close()
         pipelines = self.scorer.summary() if self.scorer is not None else {}
+        if self.proctor is not None:
+            if complete:
+                self.proctor.collect(self.scorer.replies if self.scorer else [])
+                self.proctor.finish()
+            for name, counts in self.proctor.summary().items():
+                pipelines.setdefault(name, {})["commands"] = counts
         for runner in self.runners:
             pipelines.setdefault(runner.name, {})["container"] = runner.status()
         dispatch = self.dispatcher.stats.summary() if self.dispatcher else {"events_sent": 0}
@@ -397,6 +420,15 @@ def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _planned_commands_horizon(scenario: Any) -> float:
+    """With no planned duration (a count), commands are planned over the time the
+    count takes at the target rate, or a minute when there is no rate."""
+    rate = getattr(scenario.load, "rate", None)
+    if scenario.load.count and rate:
+        return scenario.load.count / rate
+    return 60.0
 
 
 def _planned_seconds(scenario: Any) -> float | None:

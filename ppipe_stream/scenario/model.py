@@ -37,6 +37,7 @@ __all__ = [
     "Scoring",
     "Tolerance",
     "KafkaSettings",
+    "CommandSpec",
     "PositiveRate",
 ]
 
@@ -283,6 +284,38 @@ class Scoring(_Base):
             raise ValueError("`deadline` must be positive")
 
 
+class CommandSpec(_Base):
+    """A proctor command (P-Pipe's requests, streamed): sent at ``at``, every
+    ``every``, or at random gaps between ``min_gap`` and ``max_gap`` (seeded)."""
+
+    command: Literal["retrain", "validate", "batch_predict", "feature", "ping"]
+    at: Duration | None = None
+    every: Duration | None = None
+    min_gap: Duration | None = None
+    max_gap: Duration | None = None
+    sample: PositiveInt = 10
+    deadline: Duration = Duration("2s")
+    pipeline: str | None = None
+    feature: str | None = None
+    expression: str | None = None
+
+    def __post_init__(self) -> None:
+        ways = sum(x is not None for x in (self.at, self.every, self.min_gap))
+        if ways != 1 or (self.min_gap is None) != (self.max_gap is None):
+            raise ValueError("give exactly one of `at`, `every`, or `min_gap` with `max_gap`")
+        if self.every is not None and self.every <= 0:
+            raise ValueError("`every` must be positive")
+        if self.min_gap is not None and not (0 < self.min_gap <= self.max_gap):
+            raise ValueError("need 0 < `min_gap` <= `max_gap`")
+        if self.command == "feature" and not (self.feature and self.expression):
+            raise ValueError("command 'feature' needs `feature` (its name) and `expression` "
+                             "(how to compute it from a row, e.g. \"petal_length / petal_width\")")
+        if self.expression is not None:
+            from ..proctor.expressions import compile_expression
+
+            compile_expression(self.expression)
+
+
 class KafkaSettings(_Base):
     """Which broker, and how the run's topics and producers are set up."""
 
@@ -304,6 +337,7 @@ class Scenario(_Base):
     labels: Labels = Labels()
     scoring: Scoring = Scoring()
     thresholds: dict[str, str] = {}
+    commands: list[CommandSpec] = []
     kafka: KafkaSettings = KafkaSettings()
 
     def __post_init__(self) -> None:
