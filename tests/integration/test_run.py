@@ -97,3 +97,64 @@ async def test_quickstart_end_to_end(broker, tmp_path):
     for name in ("summary.json", "timeline.csv", "scenario.toml", "log.jsonl",
                  "latency-river-logreg.hlog"):
         assert (tmp_path / "run" / name).stat().st_size > 0, name
+
+
+@pytest.mark.asyncio
+async def test_proctor_commands_judged_in_a_real_run(broker, tmp_path):
+    loaded = loads_scenario(f"""
+name = "commands"
+seed = 5
+[dataset]
+source = "csv"
+path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
+target = "variety"
+loop = true
+[load]
+profile = "constant"
+rate = 100
+duration = "5s"
+drain = "3s"
+[labels]
+delay = "300ms"
+[[pipelines]]
+name = "river"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.river_online"]
+[[pipelines]]
+name = "faulty"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.faulty"]
+[scoring]
+deadline = "1s"
+[[commands]]
+at = "2s"
+command = "validate"
+sample = 25
+[[commands]]
+every = "1500ms"
+command = "ping"
+[[commands]]
+at = "3s"
+command = "batch_predict"
+pipeline = "river"
+[[commands]]
+at = "3500ms"
+command = "feature"
+feature = "area"
+expression = "petal_length * petal_width"
+pipeline = "river"
+[kafka]
+bootstrap = "{broker.bootstrap}"
+""", file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    commands = outcome.summary["pipelines"]["river"]["commands"]
+    assert commands["validate"]["correct"] == 1  # the SDK kept every row it ingested
+    assert commands["ping"]["correct"] == 3
+    assert commands["batch_predict"]["correct"] == 1
+    assert commands["feature"]["incorrect"] == 1  # no feature handler: an error reply
+    faulty = outcome.summary["pipelines"]["faulty"]["commands"]
+    assert faulty["ping"]["correct"] == 3
+    assert faulty["validate"]["deadline_exceeded"] == 1  # it answers pings only
+    assert "batch_predict" not in faulty
+    lines = (tmp_path / "run" / "commands.jsonl").read_text().splitlines()
+    assert len(lines) == (3 + 1 + 1 + 1) + (3 + 1)  # river: ping, validate, batch, feature; faulty
