@@ -33,11 +33,16 @@ T0 = 1_700_000_000_000_000_000
 RATE = 50_000  # simulated events per second
 
 
-def build_feed(n: int, seed: int = 1):
-    """Sent batches and answer batches, interleaved in simulated time."""
+def build_feed(n: int, seed: int = 1, task: str = "classification"):
+    """Labels, intended stamps and answers ``(read_ns, value)`` in read order."""
     rng = random.Random(seed)
-    classes = ["setosa", "versicolor", "virginica"]
-    labels = [rng.choice(classes) for _ in range(n)]
+    if task == "regression":
+        labels = [round(rng.uniform(0, 100), 3) for _ in range(n)]
+        guess = [y if rng.random() < 0.5 else y + rng.gauss(0, 1) for y in labels]
+    else:
+        classes = ["setosa", "versicolor", "virginica"]
+        labels = [rng.choice(classes) for _ in range(n)]
+        guess = [y if rng.random() < 0.9 else rng.choice(classes) for y in labels]
     intended = [T0 + i * (10**9 // RATE) for i in range(n)]
     answers: list[tuple[int, bytes]] = []  # (read_ns, value)
     encode = protocol.encode
@@ -45,13 +50,13 @@ def build_feed(n: int, seed: int = 1):
     while i < n:
         if rng.random() < 0.05 and i + 8 <= n:  # a micro-batch of 8
             ids = list(range(i, i + 8))
-            preds = [labels[j] if rng.random() < 0.9 else rng.choice(classes) for j in ids]
+            preds = [guess[j] for j in ids]
             msg = protocol.Prediction(ids=ids, predictions=preds)
             read = intended[i + 7] + rng.randint(2, 40) * MS
             answers.append((read, encode(msg)))
             i += 8
             continue
-        pred = labels[i] if rng.random() < 0.9 else rng.choice(classes)
+        pred = guess[i]
         read = intended[i] + rng.randint(2, 40) * MS
         if rng.random() < 0.02:
             msg = protocol.Prediction(id=i, prediction=pred, received_ns=intended[i] + MS,
@@ -64,10 +69,11 @@ def build_feed(n: int, seed: int = 1):
     return labels, intended, answers
 
 
-def run_scorer(labels, intended, answers, *, batch: int, metrics: list[str]) -> tuple[float, dict]:
+def run_scorer(labels, intended, answers, *, batch: int, metrics: list[str],
+               task: str = "classification") -> tuple[float, dict]:
     """Seconds spent inside the scorer, and its summary."""
     n = len(labels)
-    config = ScoringConfig(task="classification", metrics=metrics, deadline_ns=500 * MS,
+    config = ScoringConfig(task=task, metrics=metrics, deadline_ns=500 * MS,
                            window_ns=1000 * MS, drain_ns=1000 * MS, warmup_end_ns=T0)
     scorer = Scorer(["p"], config, start_ns=T0)
     sent_upto = 0
@@ -111,19 +117,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=2_000, help="answers per on_output call")
-    parser.add_argument("--metrics", default="accuracy", help="comma-separated metric names")
+    parser.add_argument("--task", default="classification", choices=["classification", "regression"])
+    parser.add_argument("--metrics", default="", help="comma-separated metric names "
+                        "(default: accuracy, or mae for regression)")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
-    metrics = [m for m in args.metrics.split(",") if m]
+    metrics = [m for m in args.metrics.split(",") if m] or \
+        (["mae"] if args.task == "regression" else ["accuracy"])
 
-    labels, intended, answers = build_feed(args.events)
+    labels, intended, answers = build_feed(args.events, task=args.task)
     predictions = args.events  # one answer per event (micro-batches count one per id)
     base = min(baseline(answers) for _ in range(args.repeat))
     best, summary = None, {}
     for _ in range(args.repeat):
-        spent, summary = run_scorer(labels, intended, answers, batch=args.batch, metrics=metrics)
+        spent, summary = run_scorer(labels, intended, answers, batch=args.batch, metrics=metrics,
+                                     task=args.task)
         best = spent if best is None else min(best, spent)
     assert best is not None
     status = summary["status"]
@@ -134,6 +144,7 @@ def main() -> None:
         "events": args.events,
         "messages": len(answers),
         "batch": args.batch,
+        "task": args.task,
         "metrics": metrics,
         "scorer_predictions_per_s": round(predictions / best),
         "decode_only_messages_per_s": round(len(answers) / base),

@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", type=Path)
 
+    compare = sub.add_parser("compare", help="two runs' figures side by side, with differences")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+
     sub.add_parser("clean", help="remove containers, networks and images that runs left behind")
     init = sub.add_parser("init", help="scaffold a pipeline folder that runs as generated")
     init.add_argument("name")
@@ -89,6 +93,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "compare":
+        from .compare import compare_table, load_summary
+
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+        console.print(compare_table(load_summary(args.run_a), load_summary(args.run_b)))
+        return EXIT_OK
     if args.command == "clean":
         from .housekeeping import clean
 

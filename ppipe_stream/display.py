@@ -105,6 +105,14 @@ def summary_table(summary: dict[str, Any]) -> Table:
             str(status.get("deadline_exceeded", 0)), str(status.get("missing", 0)), str(bad),
             _ms(latency.get("p50")), _ms(latency.get("p99")), _ms(latency.get("max")),
             f"{figures.get('throughput_eps') or 0:.1f}", metrics)
+    validity = summary.get("validity") or {}
+    if validity and not validity.get("valid", True):
+        table.caption = (table.caption + "\n" if table.caption else "") + escape(
+            "INVALID run: " + "; ".join(validity.get("reasons", [])) + ". Try: "
+            + "; ".join(validity.get("recommendations", [])))
+    if summary.get("aborted"):
+        table.caption = (table.caption + "\n" if table.caption else "") + escape(
+            f"ABORTED: {summary['aborted']}")
     for result in summary.get("thresholds", []):
         mark = "ok" if result.get("ok") else "FAILED"
         who = f" [{result['pipeline']}]" if result.get("pipeline") else ""

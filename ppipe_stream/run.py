@@ -38,6 +38,8 @@ from .runtime import ExternalRunner, ProcessRunner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
 from .schedule import build_schedule
 from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
+from .scoring.thresholds import settled_failures
+from .validity import judge_validity
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
 
@@ -120,6 +122,8 @@ class _Run:
         self._sandbox: Any = None
         self._base_image = ""
         self.proctor: Proctor | None = None
+        self.aborted: str | None = None
+        self._abort = anyio.Event()
         self.interrupted = False
         self.error: str | None = None
 
@@ -229,11 +233,11 @@ class _Run:
             tg.start_soon(dispatch)
             if self.proctor is not None:
                 tg.start_soon(self.proctor.run, producer, self._clock)
-            while not self.dispatcher.stats.finished:
+            while not self.dispatcher.stats.finished and not self._abort.is_set():
                 await anyio.sleep(TICK_S)
             self.view.state = RunState.DRAINING
             drain_end = time.monotonic() + float(scenario.load.drain)
-            while time.monotonic() < drain_end:
+            while time.monotonic() < drain_end and not self._abort.is_set():
                 if self.proctor is not None:
                     self.proctor.collect(self.scorer.replies)
                 if (self.scorer.all_answered() and dispatch_done.is_set()
@@ -355,7 +359,16 @@ class _Run:
             self._emit()
             if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
                 last_summary = time.monotonic()
-                self._write_summary(complete=False)
+                partial = self._write_summary(complete=False)
+                if self.scenario.scoring.abort_on_fail and self.scenario.thresholds:
+                    failed = settled_failures(self.scenario.thresholds, partial)
+                    if failed:
+                        first = failed[0]
+                        self.aborted = (f"{first['expr']} can no longer pass"
+                                        + (f" for {first['pipeline']}" if first["pipeline"] else "")
+                                        + f" (value {first['value']})")
+                        log.warning("run.aborted", reason=self.aborted)
+                        self._abort.set()
                 snapshot = {"run_id": self.folder.run_id, "time_ns": now,
                             "state": str(self.view.state), "pipelines": self.view.pipelines}
                 await producer.send(self.topics.scores, msgspec.json.encode(snapshot))
@@ -407,6 +420,9 @@ class _Run:
         results = evaluate(scenario.thresholds, summary) if scenario.thresholds else []
         summary["thresholds"] = results
         summary["passed"] = complete and all(r["ok"] for r in results)
+        summary["validity"] = judge_validity(scenario.validity, summary)
+        if self.aborted:
+            summary["aborted"] = self.aborted
         if self.error:
             summary["error"] = self.error
         if self.interrupted:

@@ -38,6 +38,7 @@ __all__ = [
     "Tolerance",
     "KafkaSettings",
     "CommandSpec",
+    "Validity",
     "PositiveRate",
 ]
 
@@ -268,6 +269,16 @@ class Tolerance(_Base):
     atol: Annotated[float, Meta(ge=0)] = 1e-6
 
 
+class Validity(_Base):
+    """When a run's figures can be trusted (as MLPerf LoadGen reports validity):
+    long enough, and the harness itself kept the schedule."""
+
+    min_duration: Duration = Duration("0s")
+    min_events: Annotated[int, Meta(ge=0)] = 0
+    min_rate_ratio: Annotated[float, Meta(ge=0, le=1)] = 0.99
+    max_lag_p99: Duration = Duration("20ms")
+
+
 class Scoring(_Base):
     """How answers are judged."""
 
@@ -276,6 +287,7 @@ class Scoring(_Base):
     deadline: Duration = Duration("1s")
     window: Duration = Duration("1s")
     tolerance: Tolerance = Tolerance()
+    abort_on_fail: bool = False
 
     def __post_init__(self) -> None:
         if self.window <= 0 or math.isinf(self.window):
@@ -338,6 +350,7 @@ class Scenario(_Base):
     scoring: Scoring = Scoring()
     thresholds: dict[str, str] = {}
     commands: list[CommandSpec] = []
+    validity: Validity = Validity()
     kafka: KafkaSettings = KafkaSettings()
 
     def __post_init__(self) -> None:

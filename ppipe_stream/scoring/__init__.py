@@ -1,21 +1,29 @@
-"""The scorer and what judges a run's figures.
+"""The scorer and what judges a run's figures. Pure computation: no Kafka I/O.
 
-- ``scorer.py``: the join of sent events with answers, statuses, latency, metrics, timeline;
-- ``metrics.py``: river metrics by name;
+- ``scorer.py``: :class:`Scorer`, statuses, latency, metrics, the run's figures;
+- ``ledger.py``: the join state of the events in flight (bounded memory);
+- ``decode.py``: a batch of output messages into columns, syntax errors counted;
+- ``windows.py``: timeline windows and their ``timeline.csv`` rows;
+- ``metrics.py``: river metrics by name, fed in batches;
+- ``hdr.py``: numpy fast paths into hdrh's HdrHistogram;
 - ``thresholds.py``: pass/fail rules on the summary;
-- ``hlog.py``: HdrHistogram interval logs.
+- ``hlog.py``: HdrHistogram interval logs (``latency-<pipeline>.hlog``).
 """
 
+from .hdr import new_histogram, quantiles_ms, record_array
 from .hlog import HlogFiles
-from .metrics import check_metric_names, make_metrics
-from ..hist import new_histogram, percentiles_ms
-from .scorer import Advance, EventStatus, Scorer, ScoringConfig
+from .ledger import LedgerError
+from .metrics import MetricSet, check_metric_names, make_metrics
+from .scorer import COUNTERS, Advance, EventStatus, Scorer, ScoringConfig
 from .thresholds import Threshold, evaluate, parse_threshold
 
 __all__ = [
+    "COUNTERS",
     "Advance",
     "EventStatus",
     "HlogFiles",
+    "LedgerError",
+    "MetricSet",
     "Scorer",
     "ScoringConfig",
     "Threshold",
@@ -24,5 +32,6 @@ __all__ = [
     "make_metrics",
     "new_histogram",
     "parse_threshold",
-    "percentiles_ms",
+    "quantiles_ms",
+    "record_array",
 ]

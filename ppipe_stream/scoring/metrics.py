@@ -219,4 +219,4 @@ def _value(metric: Any) -> float | None:
         value = float(metric.get())
     except _METRIC_ERRORS:
         return None
-    return None if math.isnan(value) or math.isinf(value) else round(value, 6)
+    return None if math.isnan(value) or math.isinf(value) else float(f"{value:.9g}")

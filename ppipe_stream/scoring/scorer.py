@@ -1,29 +1,39 @@
 """The scorer: joins sent events with each pipeline's answers and judges them.
 
-Owns the join state, the per-event statuses, the counters of bad answers, the
-latency histograms (per window and cumulative, in microseconds), the split of
-latency where the pipeline stamps its answers, the river metrics, and the
-timeline rows. Pure computation: no Kafka, no files, no clock of its own
-(every call is handed the wall-clock ns it should use).
+Owns the per-event statuses, the counters of bad answers, the latency
+histograms (per window and cumulative, in microseconds), the latency split,
+the metrics and the timeline rows. Pure computation: no Kafka, no files, no
+clock of its own (every call is handed the wall-clock ns it should use).
+The join state lives in :mod:`.ledger`, decoding in :mod:`.decode`, metric
+feeding in :mod:`.metrics`, histogram arithmetic in :mod:`.hdr`.
 
-How an event is judged (protocol.md): latency runs from the event's intended
-send time to the moment its answer was read (open loop). The first answer
-decides: within the deadline it is ``correct`` or ``incorrect``, after it
-``deadline_exceeded``; with no valid answer by intended + deadline + drain the
-event is ``missing`` and its join state is dropped, so memory follows the
-events in flight, not the run's length. Later answers for the same id count as
-``duplicate``; answers for ids never sent as ``unknown``; answers for an id
-already given up on as ``late_after_drain``; anything that does not decode to
-the schema as ``syntax_error``. Metrics are updated with the answers given
-within the deadline. Events meant to go before the warm-up's end count in
-``warmup_events`` only.
+How an event is judged (protocol.md), per pipeline:
+
+- latency runs from the event's intended send time to the moment its answer
+  was read (open loop); the first answer decides: within ``deadline_ns`` it is
+  ``correct`` or ``incorrect`` (equality for classification; for regression
+  ``|p - y| <= atol + rtol * |y|``), after it ``deadline_exceeded``;
+- an event with no answer by intended + deadline + drain is ``missing``: it is
+  dropped from the ledger then (so memory follows the events in flight), or at
+  :meth:`Scorer.finish`; an answer that comes after that is counted as
+  ``late_after_drain`` and changes nothing (a second answer that late cannot
+  be told from a first one: it is counted the same way);
+- later answers for an id are ``duplicate``; ids never sent ``unknown``;
+  undecodable or off-schema messages ``syntax_error`` (see :mod:`.decode`).
+
+Metrics take the answers judged ``correct`` or ``incorrect``: an answer after
+the deadline did not count for the user, so it does not count for the model's
+quality either (``missing_ratio`` and ``deadline_exceeded`` report those).
+Events intended before ``warmup_end_ns`` are left out of every figure (status
+counts, duplicates, latency, metrics, timeline, hlog) and counted in
+``warmup_events``; syntax errors and unknown ids cannot be told apart by
+event and always count.
 """
 
 from __future__ import annotations
 
-import collections
 import enum
-import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,10 +42,17 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from .. import protocol
-from ..hist import new_histogram, percentiles_ms, record_many
-from .metrics import make_metrics
+from .decode import Answers, decode_answers
+from .hdr import new_histogram, quantiles_ms, record_array
+from .ledger import HOLE, Ledger
+from .metrics import DEFAULT_METRICS, MetricSet, feed
+from .windows import SentWindow, Window, timeline_row
 
-__all__ = ["Advance", "EventStatus", "Scorer", "ScoringConfig"]
+__all__ = ["Advance", "COUNTERS", "EventStatus", "Scorer", "ScoringConfig"]
+
+_INT64 = (-(2**63), 2**63 - 1)
+_NP_TRUE = np.True_
+
 
 class EventStatus(enum.StrEnum):
     """How one event ended, for one pipeline."""
@@ -50,7 +67,7 @@ COUNTERS = ("syntax_error", "duplicate", "unknown")
 
 
 class ScoringConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """What the scorer needs of the scenario, in nanoseconds."""
+    """What the scorer needs of the scenario; times in ns, ``warmup_end_ns`` absolute."""
 
     task: str = "classification"
     metrics: list[str] = []
@@ -61,45 +78,36 @@ class ScoringConfig(msgspec.Struct, frozen=True, kw_only=True):
     rtol: float = 1e-6
     atol: float = 1e-6
 
+    def __post_init__(self) -> None:
+        if self.task not in DEFAULT_METRICS:
+            raise ValueError(f"task must be classification or regression, not {self.task!r}")
+        if self.window_ns <= 0 or self.deadline_ns < 0 or self.drain_ns < 0:
+            raise ValueError("window must be positive, deadline and drain not negative")
+
 
 class Advance(msgspec.Struct):
-    """What :meth:`Scorer.advance` closed: timeline rows and hlog intervals."""
+    """What :meth:`Scorer.advance` closed: timeline rows and hlog intervals
+    ``(pipeline, start_ns, end_ns, histogram of latency in us)``."""
 
     timeline_rows: list[dict[str, Any]]
     hlog_intervals: list[tuple[str, int, int, HdrHistogram]]
 
 
-class _Window:
-    __slots__ = ("answered", "latencies", "status", "metrics", "counters")
+class _Track:
+    """The figures of one pipeline."""
 
-    def __init__(self, metrics: dict[str, Any]) -> None:
-        self.answered = 0
-        self.latencies: list[int] = []
-        self.status = dict.fromkeys(EventStatus, 0)
-        self.metrics = metrics
-        self.counters = dict.fromkeys(COUNTERS, 0)
-
-
-class _Pipeline:
-    """Join state and figures of one pipeline."""
-
-    def __init__(self, name: str, config: ScoringConfig) -> None:
+    def __init__(self, name: str, index: int, metric_names: list[str], task: str) -> None:
         self.name = name
-        self.seen: set[int] = set()  # in-flight ids already answered
-        self.status = dict.fromkeys(EventStatus, 0)
+        self.index = index  # its row in the ledger's answered flags
+        self.status = dict.fromkeys(map(str, EventStatus), 0)
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.late_after_drain = 0
-        self.warmup_answers = 0
-        self.answers = 0  # distinct events answered (any status but missing), warm-up included
-        self.missing_total = 0  # warm-up included
-        self.latency = new_histogram()
-        self.latency_total_us = 0
-        self.split = {"broker_in": new_histogram(), "compute": new_histogram(),
-                      "broker_out": new_histogram()}
-        self.split_values: dict[str, list[int]] = {k: [] for k in self.split}
-        self.metrics = make_metrics(list(config.metrics), config.task)
-        self.windows: dict[int, _Window] = {}
-        self.first_read_ns: int | None = None
+        self.answers = 0  # distinct events answered, warm-up included
+        self.latency = new_histogram()  # closed windows
+        self.latency_sum_ns = 0
+        self.split = {key: new_histogram() for key in ("broker_in", "compute", "broker_out")}
+        self.metrics = MetricSet(metric_names, task)
+        self.windows: dict[int, Window] = {}
         self.last_read_ns: int | None = None
 
 
@@ -109,269 +117,319 @@ class Scorer:
     def __init__(self, pipelines: Sequence[str], config: ScoringConfig, *, start_ns: int) -> None:
         self.config = config
         self.start_ns = start_ns
-        self._pipelines = {name: _Pipeline(name, config) for name in pipelines}
-        self._events: dict[int, tuple[int, int, Any]] = {}  # id -> (intended, sent, label)
-        self._order: collections.deque[int] = collections.deque()  # ids in send order
-        self._evicted: set[int] = set()
-        self._evicted_below = 0  # ids below were all sent and given up on or finished
-        self._max_id = -1
-        self.events = 0
-        self.warmup_events = 0
-        self._sent_windows: dict[int, list[int]] = {}  # window -> [count, *lags_us]
+        self.metric_names = list(config.metrics) or DEFAULT_METRICS[config.task]
+        self._tracks = {name: _Track(name, k, self.metric_names, config.task)
+                        for k, name in enumerate(pipelines)}
+        self._ledger = Ledger(len(self._tracks))
+        self._sent: dict[int, SentWindow] = {}
         self._closed_below = 0  # windows below this index are closed
-        self.replies: list[tuple[str, protocol.Reply, int]] = []
+        self._first_scored_ns: int | None = None  # intended stamp of the first scored event
         self._regression = config.task == "regression"
-        self._decode = protocol.output_decoder.decode
+        self.events = 0  # sent, warm-up included
+        self.warmup_events = 0
+        self.replies: list[tuple[str, protocol.Reply, int]] = []
 
-    # -- input ----------------------------------------------------------------
+    # -- what was sent -------------------------------------------------------
     def record_sent(self, ids: Sequence[int], intended_ns: Sequence[int], sent_ns: Sequence[int],
                     labels: Sequence[Any]) -> None:
         """The dispatcher sent these events (called before they reach the broker)."""
-        events, order = self._events, self._order
-        warm = self.config.warmup_end_ns
-        for event_id, intended, sent, label in zip(ids, intended_ns, sent_ns, labels):
-            events[event_id] = (intended, sent, label)
-            order.append(event_id)
-            if intended < warm:
-                self.warmup_events += 1
-            if event_id > self._max_id:
-                self._max_id = event_id
+        if not len(ids):
+            return
+        self._ledger.append(ids, intended_ns, sent_ns, labels)
         self.events += len(ids)
-        if len(ids):
-            window = self._window_of(intended_ns[0])
-            bucket = self._sent_windows.setdefault(max(window, self._closed_below), [0])
-            bucket[0] += len(ids)
-            bucket.extend(((s - i) // 1000 for s, i in zip(sent_ns, intended_ns)))
+        intended = np.asarray(intended_ns, dtype=np.int64)
+        lag_us = (np.asarray(sent_ns, dtype=np.int64) - intended) // 1000
+        scored = intended >= self.config.warmup_end_ns
+        if not scored.all():
+            self.warmup_events += int(np.count_nonzero(~scored))
+            intended, lag_us = intended[scored], lag_us[scored]
+        if not len(intended):
+            return
+        if self._first_scored_ns is None:
+            self._first_scored_ns = int(intended[0])
+        index = np.maximum((intended - self.start_ns) // self.config.window_ns, self._closed_below)
+        groups = [int(index[0])] if index[0] == index[-1] else np.unique(index).tolist()
+        for window in groups:
+            part = lag_us if len(groups) == 1 else lag_us[index == window]
+            self._sent.setdefault(window, SentWindow()).add(part)
 
+    # -- what came back --------------------------------------------------------
     def on_output(self, pipeline: str, values: Sequence[bytes | None], read_ns: int) -> None:
-        """Answers read from ``pipeline``'s output topic at ``read_ns``."""
-        state = self._pipelines[pipeline]
-        decode = self._decode
-        window = self._window(state, read_ns)
-        for value in values:
-            try:
-                if value is None:
-                    raise msgspec.DecodeError("a message without a value")
-                message = decode(value)
-            except msgspec.DecodeError:
-                state.counters["syntax_error"] += 1
-                window.counters["syntax_error"] += 1
-                continue
-            if isinstance(message, protocol.Reply):
-                self.replies.append((pipeline, message, read_ns))
-                continue
-            if message.id is not None and message.ids is None:
-                self._answer(state, window, message.id, message.prediction, message, read_ns)
-            elif (message.id is None and message.ids is not None and message.predictions is not None
-                  and len(message.ids) == len(message.predictions)):
-                for event_id, prediction in zip(message.ids, message.predictions):
-                    self._answer(state, window, event_id, prediction, message, read_ns)
-            else:
-                state.counters["syntax_error"] += 1
-                window.counters["syntax_error"] += 1
+        """Raw message values read from ``pipeline``'s output topic at ``read_ns``."""
+        track = self._tracks[pipeline]
+        answers = decode_answers(values)
+        window = self._window(track, read_ns)
+        if answers.syntax_errors:
+            track.counters["syntax_error"] += answers.syntax_errors
+            window.counters["syntax_error"] += answers.syntax_errors
+        for reply in answers.replies:
+            self.replies.append((pipeline, reply, read_ns))
+        if answers.ids:
+            self._judge(track, window, answers, read_ns)
 
-    def _answer(self, state: _Pipeline, window: _Window, event_id: int, prediction: Any,
-                message: protocol.Prediction, read_ns: int) -> None:
-        event = self._events.get(event_id)
-        if event is None:
-            if 0 <= event_id <= self._max_id and (event_id < self._evicted_below or event_id in self._evicted):
-                state.late_after_drain += 1
-            else:
-                state.counters["unknown"] += 1
-                window.counters["unknown"] += 1
+    def _judge(self, track: _Track, window: Window, answers: Answers, read_ns: int) -> None:
+        ledger, config = self._ledger, self.config
+        ids = _int64(answers.ids)
+        k = np.arange(len(ids))  # answer numbers still in play
+        held = (ids >= ledger.lo) & (ids < ledger.hi)
+        if not held.all():
+            dropped = int(np.count_nonzero((ids >= 0) & (ids < ledger.lo)))
+            track.late_after_drain += dropped
+            self._count(track, window, "unknown", len(ids) - int(np.count_nonzero(held)) - dropped)
+            k = k[held]
+        pos = ledger.positions(ids[k])
+        intended = ledger.intended[pos]
+        hole = intended == HOLE
+        if hole.any():
+            self._count(track, window, "unknown", int(np.count_nonzero(hole)))
+            k, pos, intended = k[~hole], pos[~hole], intended[~hole]
+        flags = ledger.answered[track.index]
+        new = ~flags[pos] & _first_occurrences(pos)
+        if not new.all():
+            duplicate = ~new
+            self._count(track, window, "duplicate",
+                        int(np.count_nonzero(intended[duplicate] >= config.warmup_end_ns)))
+            k, pos, intended = k[new], pos[new], intended[new]
+        flags[pos] = True
+        ledger.pending[track.index] -= len(pos)
+        track.answers += len(pos)
+        scored = intended >= config.warmup_end_ns
+        if not scored.all():
+            k, pos, intended = k[scored], pos[scored], intended[scored]
+        if not len(k):
             return
-        if event_id in state.seen:
-            state.counters["duplicate"] += 1
-            window.counters["duplicate"] += 1
-            return
-        state.seen.add(event_id)
-        state.answers += 1
-        intended, sent, label = event
-        if intended < self.config.warmup_end_ns:
-            state.warmup_answers += 1
-            return
+        track.last_read_ns = read_ns
         latency_ns = read_ns - intended
-        if state.first_read_ns is None:
-            state.first_read_ns = read_ns
-        state.last_read_ns = read_ns
-        window.answered += 1
-        window.latencies.append(latency_ns // 1000)
-        if message.received_ns is not None and message.emitted_ns is not None:
-            split = state.split_values
-            split["broker_in"].append((message.received_ns - sent) // 1000)
-            split["compute"].append((message.emitted_ns - message.received_ns) // 1000)
-            split["broker_out"].append((read_ns - message.emitted_ns) // 1000)
-        if latency_ns > self.config.deadline_ns:
-            status = EventStatus.DEADLINE_EXCEEDED
-        else:
-            status = EventStatus.CORRECT if self._matches(prediction, label) else EventStatus.INCORRECT
-            for metric in state.metrics.values():
-                _update(metric, label, prediction)
-            for metric in window.metrics.values():
-                _update(metric, label, prediction)
-        state.status[status] += 1
-        window.status[status] += 1
+        record_array(window.latency, latency_ns // 1000)
+        window.latency_sum_ns += int(latency_ns.sum())
+        window.answered += len(k)
+        if answers.stamped:
+            self._split(track, answers, k, pos, read_ns)
+        in_time = latency_ns < config.deadline_ns
+        late = len(k) - int(np.count_nonzero(in_time))
+        if late:
+            window.status["deadline_exceeded"] += late
+            track.status["deadline_exceeded"] += late
+            k, pos = k[in_time], pos[in_time]
+        predictions = answers.predictions
+        guesses = [predictions[i] for i in k.tolist()]
+        truths = ledger.labels[pos].tolist()
+        hits = self._hits(guesses, truths)
+        for key, count in (("correct", hits), ("incorrect", len(guesses) - hits)):
+            window.status[key] += count
+            track.status[key] += count
+        window.pending_truths.extend(truths)
+        window.pending_guesses.extend(guesses)
 
-    def _matches(self, prediction: Any, label: Any) -> bool:
+    def _hits(self, guesses: list[Any], truths: list[Any]) -> int:
         if not self._regression:
-            return prediction == label
-        try:
-            return abs(float(prediction) - float(label)) <= self.config.atol + self.config.rtol * abs(float(label))
-        except (TypeError, ValueError):
-            return False
+            return sum(1 for same in map(operator.eq, guesses, truths)
+                       if same is True or same is _NP_TRUE)
+        guess, truth = _floats(guesses), _floats(truths)
+        ok = np.abs(guess - truth) <= self.config.atol + self.config.rtol * np.abs(truth)
+        return int(np.count_nonzero(ok))
 
-    # -- time -----------------------------------------------------------------
-    def _window_of(self, ns: int) -> int:
-        return max((ns - self.start_ns) // self.config.window_ns, 0)
+    def _split(self, track: _Track, answers: Answers, k: np.ndarray, pos: np.ndarray,
+               read_ns: int) -> None:
+        """Latency split for the scored answers that carried both stamps."""
+        stamp_of = np.full(len(answers.ids), -1, dtype=np.int64)
+        stamp_of[np.asarray(answers.stamped, dtype=np.int64)] = np.arange(len(answers.stamped))
+        which = stamp_of[k]
+        mine = which >= 0
+        if not mine.any():
+            return
+        which = which[mine]
+        received = _int64(answers.received)[which]
+        emitted = _int64(answers.emitted)[which]
+        sent = self._ledger.sent[pos[mine]]
+        for key, values in (("broker_in", received - sent), ("compute", emitted - received),
+                            ("broker_out", read_ns - emitted)):
+            record_array(track.split[key], values // 1000)
 
-    def _window(self, state: _Pipeline, read_ns: int) -> _Window:
-        index = max(self._window_of(read_ns), self._closed_below)
-        window = state.windows.get(index)
+    def _count(self, track: _Track, window: Window, counter: str, n: int) -> None:
+        if n:
+            track.counters[counter] += n
+            window.counters[counter] += n
+
+    # -- time ------------------------------------------------------------------
+    def _index(self, ns: int) -> int:
+        return max((ns - self.start_ns) // self.config.window_ns, self._closed_below, 0)
+
+    def _window(self, track: _Track, ns: int) -> Window:
+        index = self._index(ns)
+        window = track.windows.get(index)
         if window is None:
-            window = state.windows[index] = _Window(make_metrics(list(self.config.metrics),
-                                                                 self.config.task))
+            window = track.windows[index] = Window()
         return window
 
     def advance(self, now_ns: int) -> Advance:
-        """Give up on events that can no longer be answered; close finished windows."""
-        self._evict(now_ns - self.config.deadline_ns - self.config.drain_ns)
-        return self._close(self._window_of(now_ns))
+        """Give up on events that can no longer be answered (``missing``), close
+        the windows that ended by ``now_ns``, feed the metrics."""
+        self._drop(now_ns - self.config.deadline_ns - self.config.drain_ns, now_ns)
+        self._feed_metrics()
+        return self._close(max((now_ns - self.start_ns) // self.config.window_ns, 0), now_ns)
 
     def finish(self, now_ns: int) -> Advance:
-        """The end of the drain: every event still unanswered is missing; close all windows."""
-        self._evict(None)
-        last = max([self._closed_below, *self._sent_windows,
-                    *(w for p in self._pipelines.values() for w in p.windows)])
-        return self._close(max(last + 1, self._window_of(now_ns)))
+        """The end of the drain: every event still unanswered is ``missing``; every
+        window closes (the last one ends at ``now_ns``)."""
+        self._drop(None, now_ns)
+        self._feed_metrics()
+        current = max((now_ns - self.start_ns) // self.config.window_ns, 0)
+        if self.start_ns + current * self.config.window_ns == now_ns:
+            current -= 1  # ``now`` is the first instant of a window: it is empty
+        last = max([current, *self._sent,
+                    *(index for t in self._tracks.values() for index in t.windows)])
+        return self._close(last + 1, now_ns)
 
-    def _evict(self, before_ns: int | None) -> None:
-        events, order = self._events, self._order
-        warm = self.config.warmup_end_ns
-        while order:
-            event_id = order[0]
-            intended = events[event_id][0]
-            if before_ns is not None and intended >= before_ns:
-                break
-            order.popleft()
-            del events[event_id]
-            for state in self._pipelines.values():
-                if event_id in state.seen:
-                    state.seen.discard(event_id)
-                else:
-                    state.missing_total += 1
-                    if intended >= warm:
-                        state.status[EventStatus.MISSING] += 1
-                        window = self._window(state, intended + self.config.deadline_ns)
-                        window.status[EventStatus.MISSING] += 1
-            if event_id == self._evicted_below:
-                self._evicted_below += 1
-                while self._evicted_below in self._evicted:
-                    self._evicted.discard(self._evicted_below)
-                    self._evicted_below += 1
-            else:
-                self._evicted.add(event_id)
+    def _drop(self, cutoff_ns: int | None, now_ns: int) -> None:
+        intended, answered = self._ledger.drop_before(cutoff_ns)
+        if not len(intended):
+            return
+        scored = intended >= self.config.warmup_end_ns
+        for track in self._tracks.values():
+            missing = int(np.count_nonzero(scored & ~answered[track.index]))
+            if missing:
+                track.status["missing"] += missing
+                self._window(track, now_ns).status["missing"] += missing
 
-    def _close(self, below: int) -> Advance:
+    def _feed_metrics(self) -> None:
+        for track in self._tracks.values():
+            for window in track.windows.values():
+                if window.pending_truths:
+                    if window.metrics is None:
+                        window.metrics = MetricSet(self.metric_names, self.config.task)
+                    feed(window.pending_truths, window.pending_guesses,
+                         [window.metrics, track.metrics])
+                    window.pending_truths, window.pending_guesses = [], []
+
+    def _close(self, below: int, now_ns: int) -> Advance:
         rows: list[dict[str, Any]] = []
         intervals: list[tuple[str, int, int, HdrHistogram]] = []
+        width = self.config.window_ns
         for index in range(self._closed_below, below):
-            sent = self._sent_windows.pop(index, [0])
-            lags = sent[1:]
-            start = self.start_ns + index * self.config.window_ns
-            end = start + self.config.window_ns
-            for state in self._pipelines.values():
-                window = state.windows.pop(index, None) or _Window({})
-                hist = new_histogram()
-                record_many(hist, window.latencies)
-                state.latency.add(hist)
-                state.latency_total_us += sum(window.latencies)
-                for key, values in state.split_values.items():
-                    record_many(state.split[key], values)
-                    values.clear()
-                intervals.append((state.name, start, end, hist))
-                window_ms = percentiles_ms(hist, ("p50", "p99"))
-                row = {
-                    "time_s": round(index * self.config.window_ns / 1e9, 3),
-                    "pipeline": state.name,
-                    "sent": sent[0],
-                    "answered": window.answered,
-                    "throughput_eps": round(window.answered / (self.config.window_ns / 1e9), 3),
-                    "latency_p50_ms": window_ms["p50"],
-                    "latency_p99_ms": window_ms["p99"],
-                    "lag_ms_p99": float(np.percentile(lags, 99)) / 1000 if lags else None,
-                }
-                for name in state.metrics:
-                    metric = window.metrics.get(name)
-                    row[name] = _get(metric) if metric is not None and window.answered else None
-                row.update({str(k): v for k, v in window.status.items()})
-                row.update(window.counters)
-                rows.append(row)
+            sent = self._sent.pop(index, None) or SentWindow()
+            start = self.start_ns + index * width
+            end = start + width
+            seconds = (min(end, now_ns) - start) / 1e9 if index == below - 1 else width / 1e9
+            for track in self._tracks.values():
+                window = track.windows.pop(index, None) or Window()
+                track.latency.add(window.latency)
+                track.latency_sum_ns += window.latency_sum_ns
+                intervals.append((track.name, start, end, window.latency))
+                rows.append(timeline_row(
+                    time_s=index * width / 1e9, pipeline=track.name, sent=sent, window=window,
+                    seconds=seconds if seconds > 0 else width / 1e9,
+                    metric_names=self.metric_names))
         self._closed_below = max(self._closed_below, below)
         return Advance(timeline_rows=rows, hlog_intervals=intervals)
 
-    # -- reading --------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------
     def all_answered(self) -> bool:
-        """Every event sent so far has an answer (or was given up on) from every pipeline."""
-        return all(p.answers + p.missing_total >= self.events for p in self._pipelines.values())
+        """Every event held (sent and not given up on) has an answer from every pipeline."""
+        return not any(self._ledger.pending)
 
     @property
     def in_flight(self) -> int:
-        """Events whose join state is still held (bounded by rate x (deadline + drain))."""
-        return len(self._events)
+        """Ids whose join state is held (about rate x (deadline + drain))."""
+        return self._ledger.held
+
+    @property
+    def state_size(self) -> int:
+        """Slots allocated for join state: bounded by the events in flight, not the run."""
+        return self._ledger.capacity + sum(len(t.windows) for t in self._tracks.values())
+
+    def _latency(self, track: _Track, keys: Sequence[str]) -> dict[str, float | None]:
+        hists = [track.latency, *(w.latency for w in track.windows.values())]
+        figures = quantiles_ms(hists, keys)
+        count = sum(h.total_count for h in hists)
+        total_ns = track.latency_sum_ns + sum(w.latency_sum_ns for w in track.windows.values())
+        return {"mean": round(total_ns / count / 1e6, 6) if count else None, **figures}
 
     def snapshot(self, now_ns: int) -> dict[str, dict[str, Any]]:
-        """Cheap live figures per pipeline (histograms as of the last closed window)."""
+        """Cheap live figures per pipeline, for a progress display (JSON-ready)."""
+        self._feed_metrics()
         out = {}
-        for name, state in self._pipelines.items():
-            live = percentiles_ms(state.latency, ("p50", "p99"))
+        for name, track in self._tracks.items():
+            latency = self._latency(track, ("p50", "p99"))
             out[name] = {
                 "sent": self.events,
-                "answered": state.answers,
-                "status": {str(k): v for k, v in state.status.items()},
-                **state.counters,
-                "latency_p50_ms": live["p50"],
-                "latency_p99_ms": live["p99"],
-                "metrics": {k: _get(m) for k, m in state.metrics.items()},
+                "answered": track.answers,
+                "answered_rate": round(track.answers / self.events, 6) if self.events else None,
+                "status": dict(track.status),
+                **track.counters,
+                "late_after_drain": track.late_after_drain,
+                "latency_p50_ms": latency["p50"],
+                "latency_p99_ms": latency["p99"],
+                "metrics": track.metrics.get(),
             }
         return out
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per pipeline, the entries of results.md's ``pipelines`` (plus extra keys)."""
-        out = {}
+        """Per pipeline, the entries of results.md's ``pipelines`` (plus extra keys).
+
+        ``throughput_eps`` is the scored answers over the scored period: from the
+        intended time of the first scored event to the read time of the last
+        answer (robust to micro-batches, which read many answers at one instant).
+        """
+        self._feed_metrics()
         scored_events = self.events - self.warmup_events
-        for name, state in self._pipelines.items():
-            answered = sum(state.status[s] for s in (EventStatus.CORRECT, EventStatus.INCORRECT,
-                                                      EventStatus.DEADLINE_EXCEEDED))
-            span = ((state.last_read_ns or 0) - (state.first_read_ns or 0)) / 1e9
-            status = {str(k): v for k, v in state.status.items()}
-            status.update(state.counters)
+        out = {}
+        for name, track in self._tracks.items():
+            status = track.status
+            answered = status["correct"] + status["incorrect"] + status["deadline_exceeded"]
+            span_s = 0.0
+            if track.last_read_ns is not None and self._first_scored_ns is not None:
+                span_s = (track.last_read_ns - self._first_scored_ns) / 1e9
             out[name] = {
                 "predictions": answered,
-                "status": status,
-                "throughput_eps": round((answered - 1) / span, 3) if span > 0 and answered > 1 else 0.0,
-                "latency_ms": percentiles_ms(state.latency, total_us=state.latency_total_us),
-                "latency_split_ms": {key: percentiles_ms(h, ("p50", "p99"))
-                                     for key, h in state.split.items()},
-                "metrics": {k: _get(m) for k, m in state.metrics.items()},
+                "status": {**status, **track.counters},
+                "throughput_eps": round(answered / span_s, 3) if span_s > 0 else 0.0,
+                "latency_ms": self._latency(track, ("p50", "p90", "p99", "p999")),
+                "latency_split_ms": {key: quantiles_ms(h, ("p50", "p90", "p99"))
+                                     for key, h in track.split.items()},
+                "metrics": track.metrics.get(),
                 "events": scored_events,
                 "warmup_events": self.warmup_events,
-                "late_after_drain": state.late_after_drain,
-                "missing_ratio": round(state.status[EventStatus.MISSING] / scored_events, 6)
-                if scored_events else 0.0,
+                "late_after_drain": track.late_after_drain,
+                "missing_ratio": round(status["missing"] / scored_events, 6) if scored_events
+                else 0.0,
             }
         return out
 
 
-def _update(metric: Any, label: Any, prediction: Any) -> None:
+def _int64(values: list[int]) -> np.ndarray:
+    """Ints as int64; one beyond int64 becomes -1 (an id never sent, a bad stamp)."""
     try:
-        metric.update(label, prediction)
-    except (TypeError, ValueError, KeyError):
-        pass  # a prediction of the wrong type: judged incorrect, kept out of the metric
+        return np.asarray(values, dtype=np.int64)
+    except OverflowError:
+        low, high = _INT64
+        return np.asarray([v if low <= v <= high else -1 for v in values], dtype=np.int64)
 
 
-def _get(metric: Any) -> float | None:
-    try:
-        value = float(metric.get())
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return None if math.isnan(value) else round(value, 6)
+def _first_occurrences(pos: np.ndarray) -> np.ndarray | bool:
+    """True where a position appears for the first time in the batch."""
+    if len(pos) < 2:
+        return True
+    _, first = np.unique(pos, return_index=True)
+    if len(first) == len(pos):
+        return True
+    mask = np.zeros(len(pos), dtype=np.bool_)
+    mask[first] = True
+    return mask
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    """Numbers as float64; anything else (text, bool, null, a list) as NaN, never equal."""
+    if all(type(v) is float or type(v) is int for v in values):
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except OverflowError:
+            pass
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            try:
+                out[i] = float(v)
+            except OverflowError:
+                continue
+    return out

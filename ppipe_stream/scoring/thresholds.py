@@ -1,34 +1,66 @@
 """Thresholds: pass/fail rules on a run's figures (``[thresholds]`` in a scenario).
 
 Owns parsing ``"latency.p99" = "< 100ms"`` into a :class:`Threshold` and
-evaluating it against ``summary.json`` for every pipeline (dispatch figures
-once). Figures: ``latency.<mean|p50|p90|p99|p999|max>`` (ms; a value may carry
-``us``, ``ms`` or ``s``), any metric name (``accuracy``, ``f1``...),
-``missing_ratio``, ``throughput`` (events/s), ``status.<name>`` (a count),
-``<status>_ratio`` for any status, ``dispatch.lag.<p50|p99|max>`` (ms),
-``dispatch.achieved_rate``. A value may end in ``%`` (divided by 100).
+evaluating rules against ``summary.json``: each pipeline rule once per
+pipeline, each dispatch rule once (pipeline ``null``). A figure that could not
+be measured (no answers, a metric not computed) fails its rule.
+
+Figures (the key) and their units:
+
+- ``latency.mean|p50|p90|p99|p999|max``: milliseconds; the value may carry
+  ``us``, ``ms`` or ``s`` (bare numbers are ms);
+- ``dispatch.lag.p50|p99|max``: milliseconds, the same units;
+  ``dispatch.achieved_rate`` (events/s), ``dispatch.events_sent``;
+- ``latency_split.<broker_in|compute|broker_out>.<p50|p90|p99|max>``: ms;
+- a metric name (``accuracy``, ``f1``, ``MacroF1``, ``mae``... as in
+  ``[scoring] metrics``, matched through its river class);
+- ``missing_ratio`` and ``<status>_ratio`` (a fraction of the scored events;
+  ``%`` allowed), ``status.<status>`` (a count), ``throughput`` (events/s),
+  ``predictions``, ``late_after_drain``.
+
+Operators: ``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``. A value ending in ``%``
+is divided by 100 (ratios and metrics only). Bad keys or expressions raise
+``ValueError`` with a clear message; the scenario loader adds the key path.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import operator
 import re
 from typing import Any
 
 import msgspec
 
-__all__ = ["Threshold", "parse_threshold", "evaluate"]
+from .metrics import ALIASES, resolve_metric, river_metric_names
+
+__all__ = ["Threshold", "evaluate", "figure_names", "parse_threshold"]
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
         "==": operator.eq, "!=": operator.ne}
-_EXPR = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(us|ms|s|%)?\s*$")
-_LATENCY = ("mean", "p50", "p90", "p99", "p999", "max")
+_EXPR = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+                   r"\s*(us|µs|ms|s|%)?\s*$")
+_TO_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3}
 _STATUSES = ("correct", "incorrect", "deadline_exceeded", "missing", "syntax_error", "duplicate",
              "unknown")
+_LATENCY = ("mean", "p50", "p90", "p99", "p999", "max")
+_SPLIT = ("broker_in", "compute", "broker_out")
+_TIMES = {f"latency.{q}" for q in _LATENCY} | {f"dispatch.lag.{q}" for q in ("p50", "p99", "max")} \
+    | {f"latency_split.{s}.{q}" for s in _SPLIT for q in ("p50", "p90", "p99", "max")}
+_RATIOS = {f"{s}_ratio" for s in _STATUSES}
+_COUNTS = {f"status.{s}" for s in _STATUSES} | {"predictions", "late_after_drain",
+                                                  "dispatch.events_sent"}
+_RATES = {"throughput", "dispatch.achieved_rate"}
+
+
+def figure_names() -> list[str]:
+    """Every figure a threshold may name, metrics by their aliases."""
+    return sorted(_TIMES | _RATIOS | _COUNTS | _RATES | set(ALIASES))
 
 
 class Threshold(msgspec.Struct, frozen=True):
-    """One rule: ``figure op value`` (value already in the figure's unit)."""
+    """One rule: ``figure op value``, the value in the figure's own unit."""
 
     figure: str
     op: str
@@ -37,6 +69,7 @@ class Threshold(msgspec.Struct, frozen=True):
 
     @property
     def dispatch(self) -> bool:
+        """A rule on the dispatcher's figures (evaluated once, not per pipeline)."""
         return self.figure.startswith("dispatch.")
 
     def holds(self, actual: float) -> bool:
@@ -45,74 +78,120 @@ class Threshold(msgspec.Struct, frozen=True):
 
 def parse_threshold(key: str, expr: str) -> Threshold:
     """``key`` names a figure, ``expr`` is ``"<op> <number>[unit]"``; ValueError otherwise."""
+    if not isinstance(expr, str):
+        raise ValueError(f"write the rule for {key!r} as a string, e.g. \"< 100ms\" or \"> 0.8\"")
+    kind = _kind(key)
     match = _EXPR.match(expr)
     if not match:
-        raise ValueError(f"{expr!r} is not a comparison; write e.g. \"< 100ms\" or \"> 0.8\"")
+        raise ValueError(f"{expr!r} is not a comparison; write an operator (< <= > >= == !=) "
+                         "and a number, e.g. \"< 100ms\" or \"> 0.8\"")
     op, number, unit = match.groups()
     value = float(number)
-    timed = key.startswith("latency.") or key.startswith("dispatch.lag.")
-    if key.startswith("latency."):
-        if key.split(".", 1)[1] not in _LATENCY:
-            raise ValueError(f"unknown latency figure {key!r}; use latency.{'|'.join(_LATENCY)}")
-    elif key.startswith("dispatch."):
-        rest = key.split(".", 1)[1]
-        if rest not in ("achieved_rate", "lag.p50", "lag.p99", "lag.max", "events_sent"):
-            raise ValueError(f"unknown dispatch figure {key!r}; use dispatch.achieved_rate, "
-                             "dispatch.events_sent or dispatch.lag.p50|p99|max")
-    elif key.startswith("status."):
-        if key.split(".", 1)[1] not in _STATUSES:
-            raise ValueError(f"unknown status {key!r}; use status.{'|'.join(_STATUSES)}")
-    elif key.endswith("_ratio"):
-        if key[: -len("_ratio")] not in _STATUSES:
-            raise ValueError(f"unknown ratio {key!r}; use <status>_ratio with a status of "
-                             f"{', '.join(_STATUSES)}")
-    elif key != "throughput":
-        from .metrics import check_metric_names
-
-        try:
-            check_metric_names([key], "classification")
-        except ValueError:
-            check_metric_names([key], "regression")
-    if unit in ("us", "ms", "s"):
-        if not timed:
+    if unit in _TO_MS:
+        if kind != "time":
             raise ValueError(f"{key!r} is not a time; drop the unit {unit!r}")
-        value *= {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+        value *= _TO_MS[unit]
     elif unit == "%":
+        if kind not in ("ratio", "metric"):
+            raise ValueError(f"{key!r} is not a ratio; '%' is for ratios and metrics")
         value /= 100
+    if not math.isfinite(value):
+        raise ValueError(f"{expr!r}: the value must be a finite number")
     return Threshold(key, op, value, f"{key} {expr.strip()}")
 
 
-def _figure(threshold: Threshold, figures: dict[str, Any], summary: dict[str, Any]) -> float | None:
-    key = threshold.figure
+def _kind(key: str) -> str:
+    """What sort of figure ``key`` is; ValueError naming the closest figure if none."""
+    if key in _TIMES:
+        return "time"
+    if key in _RATIOS or key == "missing_ratio":
+        return "ratio"
+    if key in _COUNTS:
+        return "count"
+    if key in _RATES:
+        return "rate"
+    cls_name = resolve_metric(key)
+    if cls_name is not None:
+        import river.metrics as rm
+
+        if not getattr(getattr(rm, cls_name)(), "requires_labels", True):
+            raise ValueError(f"metric {key!r} ({cls_name}) needs probabilities; "
+                             "predictions are labels")
+        return "metric"
+    choices = figure_names() + sorted(river_metric_names())
+    close = difflib.get_close_matches(key.lower(), choices, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else \
+        "; see the figures in docs (latency.p99, accuracy, missing_ratio, throughput, ...)"
+    prefix = key.split(".", 1)[0]
+    what = "latency figure" if prefix == "latency" else "status" if prefix == "status" \
+        else "dispatch figure" if prefix == "dispatch" else "figure"
+    raise ValueError(f"unknown {what} {key!r}{hint}")
+
+
+def _figure(rule: Threshold, figures: dict[str, Any], summary: dict[str, Any]) -> Any:
+    key = rule.figure
     if key.startswith("dispatch."):
-        dispatch = summary.get("dispatch", {})
+        dispatch = summary.get("dispatch") or {}
         if key.startswith("dispatch.lag."):
             return (dispatch.get("lag_ms") or {}).get(key.rsplit(".", 1)[1])
         return dispatch.get(key.split(".", 1)[1])
     if key.startswith("latency."):
         return (figures.get("latency_ms") or {}).get(key.split(".", 1)[1])
+    if key.startswith("latency_split."):
+        _, part, q = key.split(".")
+        return ((figures.get("latency_split_ms") or {}).get(part) or {}).get(q)
     if key.startswith("status."):
         return (figures.get("status") or {}).get(key.split(".", 1)[1])
-    if key.endswith("_ratio"):
+    if key in _RATIOS or key == "missing_ratio":
         if key in figures:
             return figures[key]
         events = figures.get("events") or 0
-        count = (figures.get("status") or {}).get(key[: -len("_ratio")], 0)
-        return count / events if events else None
+        count = (figures.get("status") or {}).get(key[: -len("_ratio")])
+        return count / events if events and count is not None else None
     if key == "throughput":
         return figures.get("throughput_eps")
-    return (figures.get("metrics") or {}).get(key)
+    if key in _COUNTS:
+        return figures.get(key)
+    metrics = figures.get("metrics") or {}
+    if key in metrics:
+        return metrics[key]
+    wanted = resolve_metric(key)
+    for name, value in metrics.items():  # "Accuracy" in the scenario, "accuracy" here
+        if resolve_metric(name) == wanted:
+            return value
+    return None
+
+
+def settled_failures(thresholds: dict[str, str], summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rules already failed for good mid-run: counts (``status.*``) and ``latency.max``
+    only grow, so once over an upper bound they can no longer pass."""
+    final = []
+    for result, key in zip(evaluate(thresholds, summary), _keys_per_result(thresholds, summary)):
+        rule = parse_threshold(key, thresholds[key])
+        grows = rule.figure.startswith("status.") or rule.figure == "latency.max"
+        if grows and rule.op in ("<", "<=", "==") and result["value"] is not None and not result["ok"]:
+            final.append(result)
+    return final
+
+
+def _keys_per_result(thresholds: dict[str, str], summary: dict[str, Any]) -> list[str]:
+    keys = []
+    for key in thresholds:
+        count = 1 if key.startswith("dispatch.") else len(summary.get("pipelines") or {})
+        keys += [key] * count
+    return keys
 
 
 def evaluate(thresholds: dict[str, str], summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One result per rule per pipeline (dispatch rules once); a figure that
-    could not be measured fails its rule."""
+    """One result ``{"expr", "pipeline", "value", "ok"}`` per rule per pipeline
+    (dispatch rules once, pipeline None); an unmeasured figure fails its rule."""
     results = []
     for key, expr in thresholds.items():
         rule = parse_threshold(key, expr)
         targets = [(None, {})] if rule.dispatch else list((summary.get("pipelines") or {}).items())
         for pipeline, figures in targets:
             value = _figure(rule, figures, summary)
-            ok = value is not None and rule.holds(float(value))
+            ok = isinstance(value, int | float) and not isinstance(value, bool) \
+                and rule.holds(float(value))
             results.append({"expr": rule.text, "pipeline": pipeline, "value": value, "ok": ok})
     return results

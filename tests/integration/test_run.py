@@ -158,3 +158,42 @@ bootstrap = "{broker.bootstrap}"
     assert "batch_predict" not in faulty
     lines = (tmp_path / "run" / "commands.jsonl").read_text().splitlines()
     assert len(lines) == (3 + 1 + 1 + 1) + (3 + 1)  # river: ping, validate, batch, feature; faulty
+
+
+@pytest.mark.asyncio
+async def test_abort_on_fail_stops_early_and_validity_is_reported(tansu_broker, tmp_path):
+    _answer_dataset(tmp_path / "answers.csv", 100)
+    loaded = _scenario(tmp_path, tansu_broker.bootstrap, """
+name = "abort"
+[dataset]
+source = "csv"
+path = "answers.csv"
+target = "label"
+loop = true
+[load]
+profile = "constant"
+rate = 100
+duration = "30s"
+drain = "2s"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "faulty"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.faulty"]
+[scoring]
+deadline = "500ms"
+abort_on_fail = true
+[thresholds]
+"status.duplicate" = "< 5"
+[validity]
+min_duration = "25s"
+[kafka]
+bootstrap = "@BOOTSTRAP@"
+""")
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    summary = outcome.summary
+    assert summary["aborted"].startswith("status.duplicate < 5 can no longer pass for faulty")
+    assert summary["duration_s"] < 10 and not outcome.passed
+    assert summary["validity"]["valid"] is False
+    assert "min_duration" in summary["validity"]["reasons"][0]
