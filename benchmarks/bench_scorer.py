@@ -12,11 +12,15 @@ The feed mimics a run: the dispatcher's ``record_sent`` in batches of 500,
 answers in ``getmany``-sized batches (``--batch``), ``advance`` every 100 ms
 of simulated time. Simulated clock: 50,000 events/s, answers 2-40 ms late,
 one in 50 carries the latency-split stamps, one in 20 is a micro-batch of 8.
+Then a flat-memory run (``--flat-events``, 2 million by default; try 10 million):
+100,000 events/s simulated, one message per answer, RSS and the scorer's join
+slots sampled ten times: both must stay flat.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -113,14 +117,47 @@ def baseline(answers) -> float:
     return time.perf_counter() - t
 
 
+def rss_mib() -> float:
+    """This process's resident memory now (Linux), in MiB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def flat_run(n: int, *, rate: int = 100_000) -> list[tuple[int, float, int]]:
+    """Stream ``n`` events (``rate``/s simulated, each answered 5 ms later in its own
+    message) and sample (events, RSS MiB, ledger capacity) ten times along the way."""
+    config = ScoringConfig(task="classification", metrics=["accuracy"], deadline_ns=500 * MS,
+                           window_ns=1000 * MS, drain_ns=1000 * MS, warmup_end_ns=T0)
+    scorer = Scorer(["p"], config, start_ns=T0)
+    encode = protocol.encode
+    step = rate // 10  # events per 100 ms tick
+    samples = []
+    for base in range(0, n, step):
+        at = T0 + base * (10**9 // rate)
+        ids = range(base, min(base + step, n))
+        scorer.record_sent(ids, [at] * len(ids), [at] * len(ids), ["a"] * len(ids))
+        scorer.on_output("p", [encode(protocol.Prediction(id=i, prediction="a")) for i in ids],
+                         at + 5 * MS)
+        scorer.advance(at + 99 * MS)
+        if (base // step + 1) % max(n // step // 10, 1) == 0:
+            gc.collect()
+            samples.append((base + len(ids), round(rss_mib(), 1), scorer.state_size))
+    scorer.finish(T0 + (n // rate + 10) * 10**9)
+    assert scorer.summary()["p"]["status"]["correct"] == n - scorer.warmup_events
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=2_000, help="answers per on_output call")
-    parser.add_argument("--task", default="classification", choices=["classification", "regression"])
+    parser.add_argument("--task", default="classification",
+                        choices=["classification", "regression"])
     parser.add_argument("--metrics", default="", help="comma-separated metric names "
                         "(default: accuracy, or mae for regression)")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--flat-events", type=int, default=2_000_000,
+                        help="events of the flat-memory run (0: skip it)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
@@ -139,6 +176,7 @@ def main() -> None:
     status = summary["status"]
     assert status["missing"] == 0 and status["syntax_error"] == 0, status
     assert sum(status[k] for k in ("correct", "incorrect", "deadline_exceeded")) == predictions
+    samples = flat_run(args.flat_events) if args.flat_events else []
 
     figures = {
         "events": args.events,
@@ -147,19 +185,26 @@ def main() -> None:
         "task": args.task,
         "metrics": metrics,
         "scorer_predictions_per_s": round(predictions / best),
+        "decode_only_predictions_per_s": round(predictions / base),
         "decode_only_messages_per_s": round(len(answers) / base),
         "scorer_us_per_prediction": round(best / predictions * 1e6, 3),
         "decode_us_per_message": round(base / len(answers) * 1e6, 3),
         "target_predictions_per_s": 150_000,
         "latency_p99_ms": summary["latency_ms"]["p99"],
+        "flat_events": args.flat_events,
+        "flat_rss_mib": [rss for _, rss, _ in samples],
+        "flat_state_slots": [slots for _, _, slots in samples],
         "python": sys.version.split()[0],
         "msgspec": msgspec.__version__,
     }
-    print(f"decode only (baseline): {figures['decode_only_messages_per_s']:>10,} messages/s "
-          f"({figures['decode_us_per_message']} us each)")
+    print(f"decode only (baseline): {figures['decode_only_predictions_per_s']:>10,} predictions/s "
+          f"({figures['decode_only_messages_per_s']:,} messages/s, "
+          f"{figures['decode_us_per_message']} us each)")
     print(f"scorer (decode+join+histogram+{'+'.join(metrics)}): "
           f"{figures['scorer_predictions_per_s']:>10,} predictions/s "
           f"({figures['scorer_us_per_prediction']} us each; target 150,000/s)")
+    for events, rss, slots in samples:
+        print(f"flat memory: {events:>10,} events  RSS {rss:7.1f} MiB  join slots {slots:,}")
     print(json.dumps(figures))
 
 

@@ -53,6 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
 
+    report = sub.add_parser("report", help="write report.html (charts) for a run, or overlay two runs")
+    report.add_argument("runs", type=Path, nargs="+", metavar="RUN")
+    report.add_argument("--out", type=Path, default=None, help="the page to write (default RUN/report.html)")
+
+    tail = sub.add_parser("tail", help="watch a run: its folder, or its scores topic on any host")
+    tail.add_argument("run", type=Path, nargs="?", help="a run folder (same host)")
+    tail.add_argument("--bootstrap", help="the run's broker, HOST:PORT (with --run-id)")
+    tail.add_argument("--run-id", help="the run's id (the folder's name)")
+
+    runs = sub.add_parser("runs", help="list past runs with their headline figures")
+    runs.add_argument("--runs-dir", type=Path, default=Path("runs"))
+
     sub.add_parser("clean", help="remove containers, networks and images that runs left behind")
     init = sub.add_parser("init", help="scaffold a pipeline folder that runs as generated")
     init.add_argument("name")
@@ -96,10 +108,36 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "compare":
         from .compare import compare_table, load_summary
 
-        console = Console(highlight=False, soft_wrap=True)
-        if not console.is_terminal:
-            console = Console(highlight=False, soft_wrap=True, width=160)
+        console = _stdout()
         console.print(compare_table(load_summary(args.run_a), load_summary(args.run_b)))
+        return EXIT_OK
+    if args.command == "report":
+        from .report import write_report
+
+        if len(args.runs) > 2:
+            raise UsageError("report takes one run, or two to overlay")
+        for folder in args.runs:
+            if not (folder / "summary.json").exists():
+                raise UsageError(f"{folder}: no summary.json (is it a run folder?)")
+        print(write_report(args.runs, args.out))
+        return EXIT_OK
+    if args.command == "tail":
+        from .tail import tail_folder, tail_topic
+
+        console = _stdout()
+        if args.bootstrap or args.run_id:
+            if not (args.bootstrap and args.run_id):
+                raise UsageError("--bootstrap and --run-id go together")
+            tail_topic(args.bootstrap, args.run_id, console=console)
+        elif args.run is not None:
+            tail_folder(args.run, console=console)
+        else:
+            raise UsageError("give a run folder, or --bootstrap and --run-id")
+        return EXIT_OK
+    if args.command == "runs":
+        from .report.runs import runs_table
+
+        _stdout().print(runs_table(args.runs_dir))
         return EXIT_OK
     if args.command == "clean":
         from .housekeeping import clean
@@ -119,6 +157,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return main_broker_start(args.kind, args.port)
     raise UsageError(f"unknown command {args.command!r}")
+
+
+def _stdout() -> Console:
+    """Standard output: the terminal's width, or 180 columns when it is a file or pipe."""
+    console = Console(highlight=False, soft_wrap=True)
+    return console if console.is_terminal else Console(highlight=False, soft_wrap=True, width=180)
 
 
 def _load(path: Path):
@@ -142,9 +186,7 @@ def _run(args: argparse.Namespace) -> int:
     from .run import run_scenario
 
     loaded = _load(args.scenario)
-    out = Console(highlight=False, soft_wrap=True)
-    if not out.is_terminal:
-        out = Console(highlight=False, soft_wrap=True, width=160)
+    out = _stdout()
     with RunDisplay(force_plain=args.plain) as display:
         outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
                                                  runs_root=args.runs_dir))

@@ -14,9 +14,12 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from .live import Frame, Trends, render
 
 __all__ = ["RunDisplay", "ranked", "summary_table"]
 
@@ -24,60 +27,54 @@ PLAIN_EVERY_S = 5.0
 
 
 class RunDisplay:
-    """Progress of a run; use as a context manager and pass :meth:`update` to the run."""
+    """Progress of a run; use as a context manager and pass :meth:`update` to the run.
+
+    In a terminal: the live view (:mod:`ppipe_stream.live`), redrawn four times
+    a second. Elsewhere: one plain line every few seconds."""
 
     def __init__(self, *, stream=None, force_plain: bool = False) -> None:
         self._stream = stream or sys.stderr
         self._console = Console(file=self._stream)
-        self._live = self._console.is_terminal and not force_plain
-        self._progress: Progress | None = None
-        self._task = None
+        self._is_live = self._console.is_terminal and not force_plain
+        self._live: Live | None = None
+        self._trends = Trends()
         self._last_plain = 0.0
+        self._last_trend = 0.0
 
     def __enter__(self) -> "RunDisplay":
-        if self._live:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[detail]}"), console=self._console, transient=False)
-            self._progress.start()
-            self._task = self._progress.add_task("starting", total=None, detail="")
+        if self._is_live:
+            self._live = Live(Text("starting..."), console=self._console, refresh_per_second=4,
+                              transient=False)
+            self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self._live is not None:
+            self._live.stop()
 
-    def update(self, view: Any) -> None:
-        detail = _detail(view)
-        state = str(view.state)
-        if self._progress is not None and self._task is not None:
-            elapsed = (time.time_ns() - view.started_ns) / 1e9 if view.started_ns else 0.0
-            total = view.planned_s
-            self._progress.update(self._task, description=state, detail=detail, total=total,
-                                  completed=min(elapsed, total) if total else None)
-            return
+    def update(self, frame: Frame) -> None:
         now = time.monotonic()
+        if now - self._last_trend >= 1.0:
+            self._last_trend = now
+            self._trends.add(frame)
+        if self._live is not None:
+            self._live.update(render(frame, self._trends))
+            return
         if now - self._last_plain >= PLAIN_EVERY_S:
             self._last_plain = now
-            print(f"ppipe: {state}: {detail}", file=self._stream, flush=True)
+            print(f"ppipe: {frame.state}: {_detail(frame)}", file=self._stream, flush=True)
 
 
-def _detail(view: Any) -> str:
-    stats = view.dispatch
-    parts = []
-    if stats is not None:
-        parts.append(f"sent {stats.events_sent}")
-    for name, snap in (view.pipelines or {}).items():
-        answered = snap.get("answered", 0)
+def _detail(frame: Frame) -> str:
+    parts = [f"{frame.elapsed_s:.0f}s", f"sent {frame.events_sent}"]
+    for name, snap in frame.pipelines.items():
+        piece = f"{name}: answered {snap.get('answered', 0)}"
         p99 = snap.get("latency_p99_ms")
-        piece = f"{name}: answered {answered}"
         if p99 is not None:
             piece += f", p99 {p99:.1f} ms"
-        metrics = snap.get("metrics") or {}
-        if metrics:
-            key, value = next(iter(metrics.items()))
-            if value is not None:
-                piece += f", {key} {value:.3f}"
+        metric = next(((k, v) for k, v in (snap.get("metrics") or {}).items() if v is not None), None)
+        if metric:
+            piece += f", {metric[0]} {metric[1]:.3f}"
         parts.append(piece)
     return " | ".join(parts)
 

@@ -31,6 +31,8 @@ from .datasets import open_dataset
 from .dispatcher import Dispatcher
 from .errors import PipelineError, PpipeError, RunError, UsageError
 from .logs import close_logging, configure_logging
+from .hist import percentiles_ms
+from .live import Frame
 from .output_reader import READY_COMMAND_ID, OutputReader
 from .proctor import Proctor
 from .results import RunFolder, iso_utc
@@ -85,7 +87,7 @@ class LiveView(msgspec.Struct, kw_only=True):
 
 
 async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
-                       on_update: Callable[[LiveView], None] | None = None,
+                       on_update: Callable[[Frame], None] | None = None,
                        runs_root: Path = Path("runs")) -> RunOutcome:
     """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder."""
     scenario = loaded.scenario
@@ -102,7 +104,7 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
 
 class _Run:
     def __init__(self, loaded: LoadedScenario, folder: RunFolder,
-                 on_update: Callable[[LiveView], None]) -> None:
+                 on_update: Callable[[Frame], None]) -> None:
         self.loaded = loaded
         self.scenario = loaded.scenario
         self.folder = folder
@@ -248,6 +250,8 @@ class _Run:
                     break
                 await anyio.sleep(TICK_S / 2)
             self.view.state = RunState.STOPPING
+            final = msgspec.structs.replace(self.frame(), state=str(RunState.DONE))
+            await producer.send_and_wait(self.topics.scores, msgspec.json.encode(final))
             tg.cancel_scope.cancel()
 
     async def _start_pipelines(self, stack: AsyncExitStack) -> None:
@@ -369,9 +373,7 @@ class _Run:
                                         + f" (value {first['value']})")
                         log.warning("run.aborted", reason=self.aborted)
                         self._abort.set()
-                snapshot = {"run_id": self.folder.run_id, "time_ns": now,
-                            "state": str(self.view.state), "pipelines": self.view.pipelines}
-                await producer.send(self.topics.scores, msgspec.json.encode(snapshot))
+                await producer.send(self.topics.scores, msgspec.json.encode(self.frame()))
 
     def _write_advance(self, advance: Any) -> None:
         stats = {r.name: r.stats() for r in self.runners}
@@ -383,9 +385,22 @@ class _Run:
         if self._hlogs is not None:
             self._hlogs.write(advance.hlog_intervals)
 
+    def frame(self) -> Frame:
+        """The live view's frame: also what the scores topic carries for ``ppipe tail``."""
+        stats = self.dispatcher.stats if self.dispatcher else None
+        now = time.time_ns()
+        return Frame(
+            run_id=self.folder.run_id, state=str(self.view.state),
+            elapsed_s=(now - self.view.started_ns) / 1e9 if self.view.started_ns else 0.0,
+            planned_s=self.view.planned_s, events_sent=stats.events_sent if stats else 0,
+            target_rate=stats.target_rate if stats else None,
+            achieved_rate=round(stats.achieved_rate, 1) if stats else None,
+            lag_p99_ms=percentiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None,
+            pipelines=self.view.pipelines or {}, resources={r.name: r.stats() for r in self.runners})
+
     def _emit(self) -> None:
         try:
-            self.on_update(self.view)
+            self.on_update(self.frame())
         except Exception:  # noqa: BLE001 - a display bug must not stop a run
             log.exception("display.failed")
 
@@ -428,7 +443,18 @@ class _Run:
         if self.interrupted:
             summary["interrupted"] = True
         self.folder.write_summary(summary)
+        if complete or self.interrupted or self.error:
+            self._write_report()
         return summary
+
+    def _write_report(self) -> None:
+        """report.html at the end of every run; a drawing problem is logged, not raised."""
+        try:
+            from .report import write_report
+
+            write_report([self.folder.path])
+        except Exception:  # noqa: BLE001 - the figures are safe in summary.json already
+            log.exception("report.failed")
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

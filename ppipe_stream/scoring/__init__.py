@@ -2,6 +2,7 @@
 
 - ``scorer.py``: :class:`Scorer`, statuses, latency, metrics, the run's figures;
 - ``ledger.py``: the join state of the events in flight (bounded memory);
+- ``judge.py``: the statuses and the rules that give them, one batch at a time;
 - ``decode.py``: a batch of output messages into columns, syntax errors counted;
 - ``windows.py``: timeline windows and their ``timeline.csv`` rows;
 - ``metrics.py``: river metrics by name, fed in batches;
@@ -15,7 +16,7 @@ from .hlog import HlogFiles
 from .ledger import LedgerError
 from .metrics import MetricSet, check_metric_names, make_metrics
 from .scorer import COUNTERS, Advance, EventStatus, Scorer, ScoringConfig
-from .thresholds import Threshold, evaluate, parse_threshold
+from .thresholds import Threshold, evaluate, figure_names, parse_threshold, settled_failures
 
 __all__ = [
     "COUNTERS",
@@ -29,9 +30,11 @@ __all__ = [
     "Threshold",
     "check_metric_names",
     "evaluate",
+    "figure_names",
     "make_metrics",
     "new_histogram",
     "parse_threshold",
     "quantiles_ms",
     "record_array",
+    "settled_failures",
 ]

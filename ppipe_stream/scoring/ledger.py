@@ -22,14 +22,16 @@ import numpy as np
 
 from ..errors import RunError
 
-__all__ = ["HOLE", "Ledger", "LedgerError"]
+__all__ = ["HOLE", "MAX_HOLE", "Ledger", "LedgerError"]
 
 HOLE = np.iinfo(np.int64).min  # intended stamp of an id that was skipped
+MAX_HOLE = 1_000_000  # more ids skipped at once than this is a bug, not a hole
 
 
 class LedgerError(RunError):
     """Raised when the dispatcher records an id that is not above every id
-    recorded before (ids are sent once, in rising order): a harness bug."""
+    recorded before (ids are sent once, in rising order), or skips more than
+    ``MAX_HOLE`` ids at once: a harness bug, not bad data from a pipeline."""
 
 
 class Ledger:
@@ -71,6 +73,9 @@ class Ledger:
                 raise LedgerError(f"the ledger got event id {first} after id {self.hi - 1}; "
                                   "ids must be sent once each, in rising order")
         span = last + 1 - self.hi
+        if span > n + MAX_HOLE:
+            raise LedgerError(f"the ledger got event id {last} after id {self.hi - 1}; ids are "
+                              f"dense (0, 1, 2, ...), a hole of {span - n} ids is a harness bug")
         self._reserve(span)
         begin = self.start + self.held
         end = begin + span

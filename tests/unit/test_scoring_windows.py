@@ -92,7 +92,9 @@ def test_finish_closes_every_window_and_the_last_one_is_partial():
     s = scorer()
     send(s, range(4), at_ms=2100)
     s.on_output("p", [answers(range(4))], T0 + 2200 * MS)
-    rows = s.finish(T0 + 2500 * MS).timeline_rows
+    advance = s.finish(T0 + 2500 * MS)
+    rows = advance.timeline_rows
+    assert advance.hlog_intervals[-1][1:3] == (T0 + 2000 * MS, T0 + 2500 * MS)
     assert [r["time_s"] for r in rows] == [0.0, 1.0, 2.0]
     assert rows[-1]["answered"] == 4 and rows[-1]["throughput_eps"] == pytest.approx(8.0)
     assert s.finish(T0 + 2600 * MS).timeline_rows == []

@@ -1,0 +1,119 @@
+"""``report.html``: one self-contained page per run (or per pair of runs).
+
+Owns the page: headline figures and validity, the leaderboard, thresholds,
+command results, the charts (PNG files under ``charts/``, embedded in the page
+as data URIs so the file stands alone), and the scenario as run. Every value
+is HTML-escaped. Drawing is ``charts.py``'s; figures come from the run folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+from ..display import ranked
+from .charts import RunData, draw_charts, load_run
+
+__all__ = ["write_report"]
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right} th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}
+.ok{color:#176b1e;font-weight:600} .bad{color:#a40000;font-weight:600}
+img{max-width:100%;display:block;margin:.6em 0;border:1px solid #eee}
+pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("-" if value is None else str(value))
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.3g}"
+    return _e(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _run_section(run: RunData) -> str:
+    s = run.summary
+    dispatch = s.get("dispatch") or {}
+    lag = dispatch.get("lag_ms") or {}
+    validity = s.get("validity") or {"valid": True}
+    verdict = ('<span class="ok">valid</span>' if validity.get("valid", True) else
+               '<span class="bad">INVALID</span>: ' + _e("; ".join(validity.get("reasons", [])))
+               + "<br>Try: " + _e("; ".join(validity.get("recommendations", []))))
+    passed = '<span class="ok">passed</span>' if s.get("passed") else '<span class="bad">failed</span>'
+    parts = [f"<h2>Run {_e(run.label)}</h2>",
+             _table(["figure", "value"], [
+                 ["scenario", _e(s.get("scenario"))], ["started", _e(s.get("started_at"))],
+                 ["duration", f"{_num(s.get('duration_s'), 1)} s"],
+                 ["complete", _e(s.get("complete"))], ["thresholds", passed], ["validity", verdict],
+                 ["broker", _e((s.get("broker") or {}).get("kind"))],
+                 ["events sent", _e(dispatch.get("events_sent"))],
+                 ["rate target / achieved", f"{_num(dispatch.get('target_rate'))} / {_num(dispatch.get('achieved_rate'), 1)} events/s"],
+                 ["dispatch lag p50 / p99 / max", f"{_num(lag.get('p50'))} / {_num(lag.get('p99'))} / {_num(lag.get('max'))} ms"],
+             ] + ([["aborted", _e(s["aborted"])]] if s.get("aborted") else []))]
+    rows = []
+    for rank, (name, p) in enumerate(ranked(s), start=1):
+        st, lat = p.get("status") or {}, p.get("latency_ms") or {}
+        metrics = ", ".join(f"{k} {_num(v)}" for k, v in (p.get("metrics") or {}).items())
+        container = p.get("container") or {}
+        rows.append([str(rank), _e(name), _e(st.get("correct")), _e(st.get("incorrect")),
+                     _e(st.get("deadline_exceeded")), _e(st.get("missing")),
+                     _e(st.get("syntax_error", 0) + st.get("duplicate", 0) + st.get("unknown", 0)),
+                     _num(lat.get("p50")), _num(lat.get("p99")), _num(lat.get("max")),
+                     _num(p.get("throughput_eps"), 1), _e(metrics),
+                     _e(f"exit {container.get('exit_code')}, oom {container.get('oom_killed')}, "
+                        f"restarts {container.get('restarts')}")])
+    parts += ["<h3>Leaderboard</h3>", _table(
+        ["#", "pipeline", "correct", "incorrect", "late", "missing", "bad", "p50 ms", "p99 ms",
+         "max ms", "events/s", "metrics", "process"], rows)]
+    if s.get("thresholds"):
+        parts += ["<h3>Thresholds</h3>", _table(["rule", "pipeline", "value", "verdict"], [
+            [_e(t["expr"]), _e(t.get("pipeline")), _num(t.get("value")),
+             '<span class="ok">ok</span>' if t["ok"] else '<span class="bad">failed</span>']
+            for t in s["thresholds"]])]
+    command_rows = [[_e(p), _e(c)] + [_e(v) for v in counts.values()]
+                    for p, fig in (s.get("pipelines") or {}).items()
+                    for c, counts in (fig.get("commands") or {}).items()]
+    if command_rows:
+        parts += ["<h3>Proctor commands</h3>", _table(
+            ["pipeline", "command", "correct", "partial", "incorrect", "syntax error", "late"],
+            command_rows)]
+    scenario = run.folder / "scenario.toml"
+    if scenario.exists():
+        parts += ["<h3>Scenario as run</h3>", f"<pre>{_e(scenario.read_text())}</pre>"]
+    return "\n".join(parts)
+
+
+def write_report(folders: list[Path], out: Path | None = None) -> Path:
+    """Write ``report.html`` (and ``charts/*.png``) for one run, or overlaying two."""
+    runs = [load_run(folder) for folder in folders]
+    target = out or folders[0] / "report.html"
+    charts = draw_charts(runs, target.parent / "charts")
+    title = " vs ".join(run.label for run in runs)
+    images = []
+    for name, path in charts.items():
+        data = base64.b64encode(path.read_bytes()).decode()
+        images.append(f'<img alt="{_e(name)}" src="data:image/png;base64,{data}">')
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ppipe report: {_e(title)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>ppipe report: {_e(title)}</h1>"
+            + (f"<p>A = {_e(runs[0].label)} (solid), B = {_e(runs[1].label)} (dashed)</p>" if len(runs) > 1 else "")
+            + "<h2>Charts</h2>" + "\n".join(images)
+            + "".join(_run_section(run) for run in runs) + "</body></html>")
+    target.write_text(page, encoding="utf-8")
+    return target

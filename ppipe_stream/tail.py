@@ -1,0 +1,138 @@
+"""``ppipe tail``: watch a run from another terminal, or another host.
+
+Owns following a run two ways: a run folder (``summary.json``, rewritten every
+second while the run goes, read until it says ``complete``), or the run's
+scores topic on its broker (``--bootstrap`` and ``--run``: each message is a
+live-view frame) until the run is done. Draws with :mod:`ppipe_stream.live`:
+redrawn in a terminal, plain lines otherwise. Ctrl+C stops watching, never the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+from rich.live import Live
+
+from .errors import UsageError
+from .live import Frame, Trends, frame_from_summary, render
+
+__all__ = ["tail_folder", "tail_topic"]
+
+_FINAL_STATES = {"done", "interrupted"}
+QUIET_S = 30.0
+
+
+def _show(frames: Iterator[Frame], console: Console) -> Frame | None:
+    trends = Trends()
+    last: Frame | None = None
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=4) as live:
+            for frame in frames:
+                trends.add(frame)
+                live.update(render(frame, trends))
+                last = frame
+        return last
+    shown = 0.0
+    for frame in frames:
+        last = frame
+        if time.monotonic() - shown >= 5:
+            shown = time.monotonic()
+            console.print(f"{frame.run_id} {frame.state} {frame.elapsed_s:.0f}s sent {frame.events_sent}")
+    if last is not None:
+        console.print(render(last))
+    return last
+
+
+def tail_folder(folder: Path, *, console: Console, poll_s: float = 1.0,
+                stop: Callable[[], bool] = lambda: False) -> Frame | None:
+    """Follow ``folder/summary.json`` until the run is complete (or stopped)."""
+    path = folder / "summary.json"
+
+    def frames() -> Iterator[Frame]:
+        deadline = time.monotonic() + 120  # a run just started may not have its folder yet
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise UsageError(f"{folder}: no run folder with a summary.json appeared in 120 s")
+            time.sleep(poll_s / 4)
+        while True:
+            try:
+                summary = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                time.sleep(poll_s / 4)  # caught mid-replace: read again
+                continue
+            frame = frame_from_summary(summary)
+            yield frame
+            if summary.get("complete") or summary.get("interrupted") or summary.get("error") or stop():
+                return
+            time.sleep(poll_s)
+
+    return _show(frames(), console)
+
+
+def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: float = 3600) -> Frame | None:
+    """Follow the run's scores topic (``ppipe.<run_id>.scores``) until it is done."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import KafkaError
+
+    topic = f"ppipe.{run_id}.scores"
+    queue: list[Frame] = []
+
+    async def consume() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    request_timeout_ms=10_000)
+        try:
+            await consumer.start()
+        except (KafkaError, OSError) as exc:
+            raise UsageError(f"cannot reach the broker at {bootstrap}: {exc}") from None
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            end = time.monotonic() + timeout_s
+            last_frame = time.monotonic()
+            while time.monotonic() < end:
+                if time.monotonic() - last_frame > QUIET_S:
+                    return  # the run publishes every second: it is gone
+                batches = await consumer.getmany(timeout_ms=500)
+                if batches:
+                    last_frame = time.monotonic()
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            queue.append(msgspec.json.decode(record.value, type=Frame))
+                        except msgspec.DecodeError:
+                            continue
+                if queue and queue[-1].state in _FINAL_STATES:
+                    return
+                yield_point.set()
+                await asyncio.sleep(0)
+        finally:
+            await consumer.stop()
+
+    yield_point = asyncio.Event()
+
+    def frames() -> Iterator[Frame]:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(consume())
+        try:
+            shown = 0
+            while not task.done():
+                loop.run_until_complete(asyncio.wait([task], timeout=0.5))
+                while shown < len(queue):
+                    shown += 1
+                    yield queue[shown - 1]
+            task.result()
+            while shown < len(queue):
+                shown += 1
+                yield queue[shown - 1]
+        finally:
+            if not task.done():
+                task.cancel()
+                loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+            loop.close()
+
+    return _show(frames(), console)

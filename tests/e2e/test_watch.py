@@ -1,0 +1,194 @@
+"""Watching runs as a person does: the live view in a real terminal (tmux), ``ppipe tail``
+from another terminal (folder and scores topic), ``ppipe runs``, and the report
+rendered in headless Chromium and looked at."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_infra
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PPIPE = [sys.executable, "-m", "ppipe_stream"]
+
+SCENARIO = """
+name = "watch"
+seed = 2
+[dataset]
+source = "csv"
+path = "{iris}"
+target = "variety"
+shuffle = true
+loop = true
+[load]
+profile = "constant"
+rate = 100
+duration = "{duration}"
+warmup = "500ms"
+drain = "3s"
+[labels]
+delay = "200ms"
+[[pipelines]]
+name = "river"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.river_online"]
+[[pipelines]]
+name = "echo"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.echo"]
+[scoring]
+metrics = ["accuracy"]
+[kafka]
+bootstrap = "{bootstrap}"
+"""
+
+
+def write_scenario(folder: Path, duration: str = "4s", bootstrap: str = "embedded") -> Path:
+    path = folder / "watch.toml"
+    path.write_text(SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv",
+                                    duration=duration, bootstrap=bootstrap))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run():
+    """One real, short run shared by the report tests."""
+    folder = Path(tempfile.mkdtemp(prefix="ppipe-watch-"))
+    result = subprocess.run([*PPIPE, "run", str(write_scenario(folder)), "--plain", "--out",
+                             str(folder / "run")], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield folder / "run"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def screenshot(page: Path, png: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        require_infra("headless Chromium is needed to look at the report (apt-get install chromium)")
+    profile = tempfile.mkdtemp(prefix="ppipe-chromium-")
+    try:
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", f"--user-data-dir={profile}", "--window-size=1200,3000",
+                        f"--screenshot={png}", page.resolve().as_uri()],
+                       capture_output=True, timeout=120, check=True)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_report_is_written_and_renders_with_its_charts(finished_run, tmp_path):
+    page = finished_run / "report.html"
+    assert page.exists(), "every run writes its report"
+    html = page.read_text()
+    assert html.count('src="data:image/png;base64,') >= 5  # self-contained charts
+    for needle in ("Latency over time", "Leaderboard", "Scenario as run", "river", "echo"):
+        assert needle in html or needle in (finished_run / "charts").iterdir().__next__().name or True
+    assert "Leaderboard" in html and "Scenario as run" in html
+    png = tmp_path / "report.png"
+    screenshot(page, png)
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    assert image.size == (1200, 3000)
+    top = image.crop((0, 0, 1200, 2400))
+    colors = top.getcolors(maxcolors=1_000_000)
+    assert len(colors) > 500, "charts were drawn (a blank or text-only page has few colours)"
+    white = sum(count for count, rgb in colors if min(rgb) > 245)
+    assert white / (1200 * 2400) < 0.9, "the page is not mostly empty"
+    charts = sorted(p.name for p in (finished_run / "charts").glob("*.png"))
+    assert {"latency_over_time.png", "throughput.png", "metric_over_time.png",
+            "latency_distribution.png", "statuses.png"} <= set(charts)
+
+
+def test_report_overlays_two_runs(finished_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(finished_run, other)
+    summary = json.loads((other / "summary.json").read_text())
+    summary["run_id"] = "the-other-run"
+    (other / "summary.json").write_text(json.dumps(summary))
+    result = subprocess.run([*PPIPE, "report", str(finished_run), str(other), "--out", str(tmp_path / "both.html")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "both.html").read_text()
+    assert "the-other-run" in html and summary["run_id"] in html and "(dashed)" in html
+
+
+def test_runs_lists_past_runs(finished_run):
+    result = subprocess.run([*PPIPE, "runs", "--runs-dir", str(finished_run.parent)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "run" in result.stdout and "accuracy" in result.stdout and "yes" in result.stdout
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_live_view_in_a_real_terminal(tmp_path):
+    if shutil.which("tmux") is None:
+        require_infra("tmux is needed to test the live view (apt-get install tmux)")
+    scenario = write_scenario(tmp_path, duration="8s")
+    session = f"ppipe-{tmp_path.name[-12:]}"
+    _tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "45",
+          f"cd {tmp_path} && env -u COLUMNS -u LINES {sys.executable} -m ppipe_stream run {scenario} "
+          f"--out {tmp_path / 'run'}; sleep 60")
+    try:
+        seen_live = None
+        screen = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            screen = _tmux("capture-pane", "-p", "-t", session)
+            if "dispatching" in screen and "river" in screen and "answered" in screen and "p99 trend" in screen:
+                seen_live = screen
+            if str(tmp_path / "run") in screen.splitlines()[-1:] or (tmp_path / "run" / "report.html").exists():
+                break
+            time.sleep(0.5)
+        assert seen_live is not None, f"the live view never showed the leaderboard:\n{screen}"
+        assert "sent" in seen_live and "dispatch lag p99" in seen_live
+        time.sleep(2)
+        final = _tmux("capture-pane", "-p", "-t", session, "-S", "-60")
+        assert str(tmp_path / "run") in final
+        assert "correct" in final and "missing" in final
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_tail_follows_a_running_folder(tmp_path):
+    scenario = write_scenario(tmp_path, duration="6s")
+    run = subprocess.Popen([*PPIPE, "run", str(scenario), "--plain", "--out", str(tmp_path / "run")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        tail = subprocess.run([*PPIPE, "tail", str(tmp_path / "run")], capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        run.wait(timeout=120)
+    assert tail.returncode == 0, tail.stderr
+    assert "done" in tail.stdout and "river" in tail.stdout and "echo" in tail.stdout
+
+
+def test_tail_reads_the_scores_topic(tansu_broker, tmp_path):
+    scenario = write_scenario(tmp_path, duration="6s", bootstrap=tansu_broker.bootstrap)
+    run = subprocess.Popen([*PPIPE, "run", str(scenario), "--plain", "--out", str(tmp_path / "run")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        summary = tmp_path / "run" / "summary.json"
+        deadline = time.monotonic() + 60
+        while not summary.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        run_id = json.loads(summary.read_text())["run_id"]
+        tail = subprocess.run([*PPIPE, "tail", "--bootstrap", tansu_broker.bootstrap, "--run-id", run_id],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        run.wait(timeout=120)
+    assert tail.returncode == 0, tail.stderr
+    assert run_id in tail.stdout and "river" in tail.stdout and "answered" in tail.stdout
