@@ -72,6 +72,8 @@ class DockerRunner:
         self._stopping = False
         self._state: dict[int, dict[str, Any]] = {}
         self._stats: dict[int, tuple[float, float]] = {}
+        self._ooms: set[str] = set()  # container ids the engine reported an OOM kill for
+        self._events = None
         self.image: str | None = None
 
     def log_path(self, replica: int) -> Path:
@@ -84,6 +86,7 @@ class DockerRunner:
 
     def _start_blocking(self) -> None:
         self.image = self._image()
+        threading.Thread(target=self._watch_events, name=f"events-{self.name}", daemon=True).start()
         spec = self.spec
         for replica in range(spec.replicas):
             restart = {"Name": spec.restart}
@@ -114,6 +117,20 @@ class DockerRunner:
             sampler.start()
             log.info("pipeline.started", pipeline=self.name, replica=replica,
                      container=container.short_id, image=self.image)
+
+    def _watch_events(self) -> None:
+        """Follow the engine's event stream for this pipeline's containers: an OOM
+        kill followed by a restart would otherwise fall between two polls."""
+        try:
+            self._events = self._client.events(decode=True, filters={
+                "label": [f"{LABEL_RUN}={self._run_id}", f"{LABEL_PIPELINE}={self.name}"],
+                "event": ["oom", "die", "restart"]})
+            for event in self._events:
+                if event.get("status") == "oom" or event.get("Action") == "oom":
+                    self._ooms.add(event.get("id", ""))
+                    log.warning("pipeline.oom_killed", pipeline=self.name, container=event.get("id", "")[:12])
+        except Exception:  # noqa: BLE001 - the stream closes when the run stops
+            return
 
     def _image(self) -> str:
         import docker.errors
@@ -164,7 +181,8 @@ class DockerRunner:
                 continue
             state = container.attrs.get("State", {})
             info = {"status": state.get("Status"), "exit_code": state.get("ExitCode"),
-                    "oom_killed": bool(state.get("OOMKilled")),
+                    "oom_killed": bool(state.get("OOMKilled")) or container.id in self._ooms
+                    or bool(self._state.get(replica, {}).get("oom_killed")),
                     "restarts": int(container.attrs.get("RestartCount", 0))}
             before = self._state.get(replica, {})
             if info["status"] in ("exited", "dead") and not self._stopping:
@@ -237,6 +255,11 @@ class DockerRunner:
                 pass
         for thread in self._log_threads:
             thread.join(timeout=2)
+        if self._events is not None:
+            try:
+                self._events.close()
+            except Exception:  # noqa: BLE001
+                pass
         if self.spec.build and self.image:  # built for this run: remove it (layers stay cached)
             try:
                 self._client.images.remove(self.image, force=True, noprune=True)

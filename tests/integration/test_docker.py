@@ -224,3 +224,22 @@ def test_clean_removes_leftovers(docker_engine, tmp_path):
     assert "ppb999999999" not in subprocess.run(["iptables", "-S", "INPUT"], capture_output=True,
                                                 text=True).stdout
     del network, container
+
+
+@pytest.mark.asyncio
+async def test_restart_policy_restarts_and_is_reported(docker_engine, tmp_path):
+    loaded = scenario(tmp_path, """
+[[pipelines]]
+name = "hog"
+runtime = "docker"
+build = "../examples/hostile"
+memory = "128m"
+restart = "on-failure"
+max_restarts = 2
+env = {PPIPE_HOSTILE = "oom"}
+""", count=800, rate=100)
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    container = outcome.summary["pipelines"]["hog"]["container"]
+    assert container["restarts"] >= 1 and container["oom_killed"] is True
+    assert '"pipeline.restarted"' in (tmp_path / "run" / "log.jsonl").read_text()
+    assert leftovers(docker_engine, outcome.summary["run_id"]) == []

@@ -197,3 +197,92 @@ bootstrap = "@BOOTSTRAP@"
     assert summary["duration_s"] < 10 and not outcome.passed
     assert summary["validity"]["valid"] is False
     assert "min_duration" in summary["validity"]["reasons"][0]
+
+
+@pytest.mark.asyncio
+async def test_fidelity_known_compute_time_is_reported(kafka_broker, tmp_path):
+    """A pipeline that spends exactly 20 ms on every event: the compute part of the
+    latency split must say so within 1 ms, and the total can be no less."""
+    loaded = _scenario(tmp_path, kafka_broker.bootstrap, f"""
+name = "fidelity"
+[dataset]
+source = "csv"
+path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
+target = "variety"
+loop = true
+[load]
+profile = "constant"
+rate = 20
+duration = "6s"
+warmup = "1s"
+drain = "3s"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "slow"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.slow"]
+env = {{PPIPE_SLOW_MS = "20"}}
+[scoring]
+deadline = "1s"
+[kafka]
+bootstrap = "@BOOTSTRAP@"
+""")
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    figures = outcome.summary["pipelines"]["slow"]
+    compute = figures["latency_split_ms"]["compute"]
+    assert abs(compute["p50"] - 20.0) <= 1.0 and abs(compute["p99"] - 20.0) <= 1.0
+    assert figures["latency_ms"]["p50"] >= 20.0
+    split = figures["latency_split_ms"]
+    total = split["broker_in"]["p50"] + split["compute"]["p50"] + split["broker_out"]["p50"]
+    assert abs(total - figures["latency_ms"]["p50"]) <= 5.0  # the parts add up to the whole
+    assert figures["status"]["missing"] == 0 and figures["events"] == 100
+
+
+@pytest.mark.asyncio
+async def test_external_pipeline_is_told_its_environment_and_scored(tansu_broker, tmp_path):
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    loaded = _scenario(tmp_path, tansu_broker.bootstrap, f"""
+name = "external"
+[dataset]
+source = "csv"
+path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
+target = "variety"
+loop = true
+[load]
+profile = "constant"
+rate = 50
+duration = "3s"
+drain = "3s"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "elsewhere"
+runtime = "external"
+ready_timeout = "60s"
+[kafka]
+bootstrap = "@BOOTSTRAP@"
+""")
+    run = asyncio.ensure_future(run_scenario(loaded, out=tmp_path / "run"))
+    env_file = tmp_path / "run" / "pipeline-elsewhere.env"
+    for _ in range(200):
+        if env_file.exists():
+            break
+        await asyncio.sleep(0.1)
+    env = dict(os.environ)
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value.strip("'")
+    assert env["PPIPE_PIPELINE"] == "elsewhere" and env["PPIPE_BOOTSTRAP"] == tansu_broker.bootstrap
+    pipeline = subprocess.Popen([sys.executable, "-m", "ppipe_stream.examples.echo"], env=env)
+    try:
+        outcome = await run
+    finally:
+        pipeline.terminate()
+        pipeline.wait(timeout=10)
+    figures = outcome.summary["pipelines"]["elsewhere"]
+    assert outcome.complete and figures["status"]["missing"] == 0 and figures["predictions"] == 150
