@@ -82,10 +82,13 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
         head.append(f" at {frame.achieved_rate:.1f}/s{target}")
     if frame.lag_p99_ms is not None:
         head.append(f"   dispatch lag p99 {frame.lag_p99_ms:.1f} ms")
-    done = min(frame.elapsed_s / frame.planned_s, 1.0) if frame.planned_s else 0.0
-    bar = Text("━" * int(done * 60), style="green")
-    bar.append("━" * (60 - int(done * 60)), style="grey23")
-    bar.append(f" {done:4.0%}")
+    parts: list[Any] = [head]
+    if frame.planned_s:
+        done = min(frame.elapsed_s / frame.planned_s, 1.0)
+        bar = Text("━" * int(done * 60), style="green")
+        bar.append("━" * (60 - int(done * 60)), style="grey23")
+        bar.append(f" {done:4.0%}")
+        parts.append(bar)
     table = Table(expand=False)
     for column in ("#", "pipeline", "answered", "p50 ms", "p99 ms", "p99 trend", "metric",
                    "correct", "incorrect", "late", "missing", "bad", "cpu %", "mem MiB"):
@@ -103,7 +106,7 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
             str(status.get("correct", 0)), str(status.get("incorrect", 0)),
             str(status.get("deadline_exceeded", 0)), str(status.get("missing", 0)), str(bad),
             _num(res.get("cpu_percent")), _num(res.get("memory_mib")))
-    return Group(head, bar, table)
+    return Group(*parts, table)
 
 
 def frame_from_summary(summary: dict[str, Any]) -> Frame:
