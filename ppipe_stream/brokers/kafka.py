@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import BrokerError
-from .process import BrokerKind, RunningBroker, free_port, wait_for_kafka_api
+from .process import BrokerKind, RunningBroker, free_port, launch
 
 __all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "start_kafka", "server_properties"]
 
@@ -134,18 +134,8 @@ def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
         if result.returncode != 0:
             raise BrokerError("formatting the Kafka log dir failed",
                               log_tail="\n".join(result.stderr.splitlines()[-15:]))
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([*jvm, "kafka.Kafka", str(config)], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    broker = RunningBroker(BrokerKind.KAFKA, f"127.0.0.1:{port}", process, log_path,
-                           cleanup=cleanup)
-    try:
-        wait_for_kafka_api("127.0.0.1", port, timeout=ready_timeout, process=process,
-                           log_path=log_path)
-    except BaseException:
-        broker.stop()
-        raise
-    return broker
+    return launch(BrokerKind.KAFKA, [*jvm, "kafka.Kafka", str(config)], port=port,
+                  log_path=log_path, ready_timeout=ready_timeout, cleanup=cleanup)
 
 
 def _cluster_id() -> str:

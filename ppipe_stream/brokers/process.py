@@ -9,7 +9,6 @@ that never leaves a process behind. Broker-specific command lines live in
 from __future__ import annotations
 
 import enum
-import os
 import shutil
 import signal
 import socket
@@ -18,8 +17,9 @@ import time
 from pathlib import Path
 
 from ..errors import BrokerError
+from ..procutil import signal_group, tail_lines
 
-__all__ = ["BrokerKind", "RunningBroker", "free_port", "wait_for_kafka_api"]
+__all__ = ["BrokerKind", "RunningBroker", "free_port", "launch", "wait_for_kafka_api"]
 
 
 class BrokerKind(enum.StrEnum):
@@ -68,12 +68,7 @@ def wait_for_kafka_api(host: str, port: int, *, timeout: float,
 
 
 def _tail(path: Path | None, lines: int = 15) -> str:
-    if path is None:
-        return ""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+    return tail_lines(path, lines)
 
 
 class RunningBroker:
@@ -101,11 +96,11 @@ class RunningBroker:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to ``timeout``, then SIGKILL; idempotent."""
         if self.process.poll() is None:
-            _signal(self.process, signal.SIGTERM)
+            signal_group(self.process, signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                _signal(self.process, signal.SIGKILL)
+                signal_group(self.process, signal.SIGKILL)
                 self.process.wait(timeout=10)
         for path in self._cleanup:
             shutil.rmtree(path, ignore_errors=True)
@@ -114,7 +109,7 @@ class RunningBroker:
     def kill(self) -> None:
         """SIGKILL at once (a crash, for fault tests); keeps data dirs."""
         if self.process.poll() is None:
-            _signal(self.process, signal.SIGKILL)
+            signal_group(self.process, signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def __enter__(self) -> "RunningBroker":
@@ -127,11 +122,18 @@ class RunningBroker:
         return f"RunningBroker({self.kind.value}, {self.bootstrap}, pid={self.pid})"
 
 
-def _signal(process: subprocess.Popen, sig: int) -> None:
+def launch(kind: BrokerKind, command: list[str], *, port: int, log_path: Path,
+           ready_timeout: float, cleanup: list[Path] | None = None) -> RunningBroker:
+    """Start ``command`` (its output to ``log_path``) and return once the Kafka API
+    answers on 127.0.0.1:``port``; on failure nothing is left running."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    broker = RunningBroker(kind, f"127.0.0.1:{port}", process, log_path, cleanup=cleanup)
     try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            process.send_signal(sig)
-        except ProcessLookupError:
-            pass
+        wait_for_kafka_api("127.0.0.1", port, timeout=ready_timeout, process=process,
+                           log_path=log_path)
+    except BaseException:
+        broker.stop()
+        raise
+    return broker

@@ -8,12 +8,11 @@ latency on Apache Kafka, not here.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 from ..errors import BrokerError
-from .process import BrokerKind, RunningBroker, free_port, wait_for_kafka_api
+from .process import BrokerKind, RunningBroker, free_port, launch
 
 __all__ = ["start_tansu", "tansu_binary"]
 
@@ -42,18 +41,7 @@ def start_tansu(*, port: int | None = None, log_dir: Path | None = None,
         cleanup.append(log_dir)
     log_path = log_dir / "broker-tansu.log"
     url = f"tcp://127.0.0.1:{port}"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    broker = RunningBroker(BrokerKind.TANSU, f"127.0.0.1:{port}", process, log_path,
-                           cleanup=cleanup)
-    try:
-        wait_for_kafka_api("127.0.0.1", port, timeout=ready_timeout, process=process,
-                           log_path=log_path)
-    except BaseException:
-        broker.stop()
-        raise
-    return broker
+    command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+               "--storage-engine", "memory://tansu/"]
+    return launch(BrokerKind.TANSU, command, port=port, log_path=log_path,
+                  ready_timeout=ready_timeout, cleanup=cleanup)

@@ -21,6 +21,7 @@ import anyio
 import structlog
 
 from ..errors import PipelineError
+from ..procutil import tail_lines
 from .sandbox import LABEL_ROLE, LABEL_RUN
 
 __all__ = ["DockerRunner", "SANDBOX_USER", "docker_client", "LABEL_PIPELINE"]
@@ -230,11 +231,7 @@ class DockerRunner:
             return
 
     def last_lines(self, replica: int = 0, count: int = 10) -> str:
-        try:
-            lines = self.log_path(replica).read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-count:])
+        return tail_lines(self.log_path(replica), count)
 
     async def stop(self, timeout: float = 5.0) -> None:
         await anyio.to_thread.run_sync(self._stop_blocking, timeout)

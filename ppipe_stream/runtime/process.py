@@ -21,6 +21,7 @@ import structlog
 from anyio.abc import Process
 
 from ..errors import PipelineError
+from ..procutil import signal_group, tail_lines
 from ..scenario.model import ProcessPipeline
 
 __all__ = ["ProcessRunner", "ReplicaExit"]
@@ -108,11 +109,7 @@ class ProcessRunner:
         return sum(1 for p in self._processes if p.returncode is None)
 
     def last_lines(self, replica: int = 0, count: int = 10) -> str:
-        try:
-            lines = self.log_path(replica).read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-count:])
+        return tail_lines(self.log_path(replica), count)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM every replica, wait up to ``timeout``, then SIGKILL the rest."""
@@ -120,14 +117,14 @@ class ProcessRunner:
         self._stopping = True
         for process in self._processes:
             if process.returncode is None:
-                _signal_group(process, signal.SIGTERM)
+                signal_group(process, signal.SIGTERM)
         with anyio.move_on_after(timeout):
             for process in self._processes:
                 await process.wait()
         for process in self._processes:
             if process.returncode is None:
                 log.warning("pipeline.killed", pipeline=self.name, pid=process.pid)
-                _signal_group(process, signal.SIGKILL)
+                signal_group(process, signal.SIGKILL)
                 await process.wait()
         for out in self._logs:
             out.close()
@@ -142,13 +139,3 @@ class ProcessRunner:
             "oom_killed": False,
             "exit_code": early[0].exit_code if early else None,
         }
-
-
-def _signal_group(process: Process, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            process.send_signal(sig)
-        except ProcessLookupError:
-            pass
