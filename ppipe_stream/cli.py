@@ -57,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", type=Path, nargs="+", metavar="RUN")
     report.add_argument("--out", type=Path, default=None, help="the page to write (default RUN/report.html)")
 
+    bench = sub.add_parser("bench", help="ingestion latency against rate, beside a raw aiokafka baseline")
+    bench.add_argument("scenario", type=Path, nargs="?", help="default: the echo pipeline on iris")
+    bench.add_argument("--rates", default="100,500,1000,2000", help="comma-separated events/s")
+    bench.add_argument("--seconds", type=float, default=10.0, help="per rate")
+    bench.add_argument("--kind", choices=["kafka", "tansu"], default="kafka", help="broker to start")
+    bench.add_argument("--bootstrap", help="use this broker instead of starting one")
+    bench.add_argument("--out", type=Path, default=None)
+    bench.add_argument("--find-max", action="store_true", help="search the highest sustained rate")
+    bench.add_argument("--slo", default=None, help='p99 bound for --find-max, e.g. "100ms"')
+    bench.add_argument("--start", type=float, default=100.0, help="first rate of --find-max")
+
     tail = sub.add_parser("tail", help="watch a run: its folder, or its scores topic on any host")
     tail.add_argument("run", type=Path, nargs="?", help="a run folder (same host)")
     tail.add_argument("--bootstrap", help="the run's broker, HOST:PORT (with --run-id)")
@@ -121,6 +132,19 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise UsageError(f"{folder}: no summary.json (is it a run folder?)")
         print(write_report(args.runs, args.out))
         return EXIT_OK
+    if args.command == "bench":
+        from .bench.command import run_bench
+
+        try:
+            rates = [float(r) for r in args.rates.split(",") if r.strip()]
+        except ValueError:
+            raise UsageError(f"--rates {args.rates!r}: give numbers separated by commas") from None
+        if not rates or min(rates) <= 0:
+            raise UsageError("--rates needs positive rates")
+        return anyio.run(lambda: run_bench(
+            scenario=args.scenario, rates=rates, seconds=args.seconds, kind=args.kind,
+            bootstrap=args.bootstrap, out=args.out, find_max_rate=args.find_max, slo=args.slo,
+            start=args.start, console=_stdout()))
     if args.command == "tail":
         from .tail import tail_folder, tail_topic
 

@@ -286,3 +286,40 @@ bootstrap = "@BOOTSTRAP@"
         pipeline.wait(timeout=10)
     figures = outcome.summary["pipelines"]["elsewhere"]
     assert outcome.complete and figures["status"]["missing"] == 0 and figures["predictions"] == 150
+
+
+@pytest.mark.asyncio
+async def test_find_max_finds_a_known_capacity(tansu_broker, tmp_path):
+    """The slow pipeline spends 10 ms per event: it cannot sustain more than 100/s.
+    The search must land just under that, neither stalled low nor overshooting."""
+    from ppipe_stream.bench import find_max
+
+    loaded = _scenario(tmp_path, tansu_broker.bootstrap, f"""
+name = "capacity"
+[dataset]
+source = "csv"
+path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
+target = "variety"
+loop = true
+[load]
+profile = "constant"
+rate = 10
+duration = "5s"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "slow"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.slow"]
+env = {{PPIPE_SLOW_MS = "10"}}
+[scoring]
+deadline = "10s"
+[kafka]
+bootstrap = "@BOOTSTRAP@"
+partitions = 1
+""")
+    found, probes = await find_max(loaded, start=25, seconds=6, out=tmp_path / "bench",
+                                   slo_p99_ms=None, precision=0.1)
+    assert found is not None and 70 <= found <= 100, [(p.rate, p.why) for p in probes]
+    assert any(not p.sustained and p.rate <= 130 for p in probes)
+    assert (tmp_path / "bench" / "bench.json").exists()

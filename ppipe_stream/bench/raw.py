@@ -1,0 +1,58 @@
+"""The raw baseline of ``ppipe bench``: a plain aiokafka producer to a plain consumer.
+
+Owns one measurement: at a given rate, open loop, values stamped with their
+intended send time, read back by an assigned consumer with the harness's own
+client settings (producer linger, fetch wait). What it reports is what Kafka
+and the client alone cost; the harness's figures are read beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from ..brokers import create_topics
+
+__all__ = ["raw_latency_ms"]
+
+
+async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: float,
+                         partitions: int = 4, warmup_s: float = 1.0, linger_ms: int = 2,
+                         fetch_max_wait_ms: int = 5) -> np.ndarray:
+    """Latencies (ms, intended send -> read) of ``rate * seconds`` messages, warm-up left out."""
+    await create_topics(bootstrap, [(topic, partitions)])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                fetch_max_wait_ms=fetch_max_wait_ms)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
+    await consumer.start()
+    await producer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        count = max(int(rate * seconds), 1)
+        latencies: list[int] = []
+        start_wall, start_mono = time.time_ns(), time.perf_counter_ns()
+
+        async def produce() -> None:
+            for i in range(count):
+                offset = int(i * 1e9 / rate)
+                wait = (offset - (time.perf_counter_ns() - start_mono)) / 1e9
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await producer.send(topic, b"%d" % (start_wall + offset), partition=i % partitions)
+
+        async def read() -> None:
+            while len(latencies) < count:
+                batches = await consumer.getmany(timeout_ms=100)
+                now = time.time_ns()
+                for records in batches.values():
+                    latencies.extend(now - int(r.value) for r in records)
+
+        await asyncio.wait_for(asyncio.gather(produce(), read()), timeout=seconds + 60)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    skip = int(rate * warmup_s)
+    return np.asarray(latencies[skip:] or latencies, dtype=np.float64) / 1e6

@@ -1,0 +1,159 @@
+"""``ppipe bench``: ingestion latency against rate, beside a raw baseline; and the
+highest rate a pipeline sustains (``--find-max``).
+
+Owns the probes: each is a fresh, complete run of the scenario at one constant
+rate (its own topics and run folder under the bench folder), read back from its
+summary and timeline. A rate is *sustained* when the run is valid (the harness
+kept the schedule), the pipeline's p99 is within the SLO, nothing is missing,
+and its backlog (events sent minus answered, per window) does not grow: the
+slope of a least-squares line through the backlog stays under 1% of the rate
+(Theodolite's lag-trend test). The search doubles the rate until a probe fails,
+then bisects between the last sustained and the first failed rate until they
+are within ``precision``; every probe is independent, so one noisy probe
+cannot drag the search along, and it never reports a rate it has not run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import msgspec
+import numpy as np
+
+from ..run import run_scenario
+from ..scenario import LoadedScenario
+from ..scenario.model import ConstantLoad
+from ..units import Duration
+from .raw import raw_latency_ms
+
+__all__ = ["Probe", "backlog_slope", "find_max", "sweep"]
+
+
+class Probe(msgspec.Struct, kw_only=True):
+    """One run at one rate, and the verdict."""
+
+    rate: float
+    achieved: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    lag_p99_ms: float | None = None
+    missing: int = 0
+    backlog_slope: float = 0.0
+    valid: bool = True
+    sustained: bool = False
+    why: str = ""
+    raw_p50_ms: float | None = None
+    raw_p99_ms: float | None = None
+    raw_p999_ms: float | None = None
+    folder: str = ""
+
+
+def backlog_slope(timeline: Path, pipeline: str, warmup_s: float) -> float:
+    """Events/s by which the pipeline's backlog (sent - answered) grows, from the timeline."""
+    times, backlog, total = [], [], 0.0
+    with open(timeline, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["pipeline"] != pipeline:
+                continue
+            total += float(row["sent"] or 0) - float(row["answered"] or 0)
+            if float(row["time_s"]) >= warmup_s and float(row["sent"] or 0) > 0:
+                times.append(float(row["time_s"]))
+                backlog.append(total)
+    if len(times) < 3:
+        return 0.0
+    slope, _ = np.polyfit(np.asarray(times), np.asarray(backlog), 1)
+    return float(slope)
+
+
+async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: Path,
+                slo_p99_ms: float | None, raw_bootstrap: str | None = None) -> Probe:
+    scenario = loaded.scenario
+    warmup = min(2.0, seconds / 4)
+    load = ConstantLoad(rate=rate, duration=Duration(seconds), warmup=Duration(warmup),
+                        drain=Duration("5s"))
+    run = LoadedScenario(msgspec.structs.replace(scenario, load=load), loaded.path, loaded.base_dir)
+    outcome = await run_scenario(run, out=folder)
+    summary = outcome.summary
+    name = scenario.pipelines[0].name
+    figures = (summary.get("pipelines") or {}).get(name, {})
+    latency = figures.get("latency_ms") or {}
+    dispatch = summary.get("dispatch") or {}
+    result = Probe(rate=rate, achieved=float(dispatch.get("achieved_rate") or 0.0),
+                   p50_ms=latency.get("p50"), p99_ms=latency.get("p99"), p999_ms=latency.get("p999"),
+                   lag_p99_ms=(dispatch.get("lag_ms") or {}).get("p99"),
+                   missing=int((figures.get("status") or {}).get("missing", 0)),
+                   valid=bool((summary.get("validity") or {}).get("valid", True)), folder=str(folder))
+    result.backlog_slope = backlog_slope(folder / "timeline.csv", name, warmup) \
+        if (folder / "timeline.csv").exists() else 0.0
+    reasons = []
+    if not result.valid:
+        reasons.append("invalid: the harness did not keep the schedule")
+    if slo_p99_ms is not None and (result.p99_ms is None or result.p99_ms > slo_p99_ms):
+        reasons.append(f"p99 {result.p99_ms} ms over the SLO {slo_p99_ms} ms")
+    if result.missing:
+        reasons.append(f"{result.missing} missing")
+    if result.backlog_slope > max(0.01 * rate, 1.0):
+        reasons.append(f"backlog grows {result.backlog_slope:.1f} events/s")
+    result.sustained = not reasons
+    result.why = "; ".join(reasons) or "sustained"
+    if raw_bootstrap is not None:
+        raw = await raw_latency_ms(raw_bootstrap, topic=f"ppipe.bench.raw.{folder.name}", rate=rate,
+                                   seconds=seconds, partitions=scenario.kafka.partitions, warmup_s=warmup)
+        result.raw_p50_ms, result.raw_p99_ms, result.raw_p999_ms = (
+            round(float(np.percentile(raw, q)), 3) for q in (50, 99, 99.9))
+    return result
+
+
+async def sweep(loaded: LoadedScenario, rates: list[float], *, seconds: float, out: Path,
+                slo_p99_ms: float | None, raw_bootstrap: str,
+                report: Callable[[Probe], None] = lambda p: None) -> list[Probe]:
+    """One probe per rate, each with the raw baseline at the same rate."""
+    probes = []
+    for rate in rates:
+        result = await probe(loaded, rate, seconds=seconds, folder=out / f"rate-{rate:g}",
+                             slo_p99_ms=slo_p99_ms, raw_bootstrap=raw_bootstrap)
+        report(result)
+        probes.append(result)
+    _save(out, probes)
+    return probes
+
+
+async def find_max(loaded: LoadedScenario, *, start: float, seconds: float, out: Path,
+                   slo_p99_ms: float | None, precision: float = 0.1, max_probes: int = 12,
+                   report: Callable[[Probe], None] = lambda p: None) -> tuple[float | None, list[Probe]]:
+    """The highest sustained rate found (None if even ``start`` fails), and every probe."""
+    probes: list[Probe] = []
+
+    async def run(rate: float) -> bool:
+        result = await probe(loaded, rate, seconds=seconds, folder=out / f"probe-{len(probes)}-{rate:g}",
+                             slo_p99_ms=slo_p99_ms)
+        report(result)
+        probes.append(result)
+        return result.sustained
+
+    good, bad = 0.0, math.inf
+    rate = start
+    while bad == math.inf and len(probes) < max_probes:
+        if await run(rate):
+            good, rate = rate, rate * 2
+        else:
+            bad = rate
+    while bad < math.inf and good > 0 and (bad - good) / bad > precision and len(probes) < max_probes:
+        middle = round((good + bad) / 2, 3)
+        if await run(middle):
+            good = middle
+        else:
+            bad = middle
+    _save(out, probes, found=good or None)
+    return (good or None), probes
+
+
+def _save(out: Path, probes: list[Probe], **extra: Any) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"probes": [msgspec.to_builtins(p) for p in probes], **extra}
+    (out / "bench.json").write_text(json.dumps(data, indent=2) + "\n")
