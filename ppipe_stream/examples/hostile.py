@@ -34,6 +34,21 @@ def _gateway() -> str | None:
     return None
 
 
+def _cpu_max() -> str:
+    """The CPU quota the kernel enforces on this container (cgroup v2, else v1)."""
+    for path in ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+        try:
+            with open(path) as fh:
+                value = fh.read().strip()
+        except OSError:
+            continue
+        if path.endswith("cfs_quota_us"):
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as fh:
+                value = f"{value} {fh.read().strip()}"
+        return value
+    return "unknown"
+
+
 def _connect(host: str, port: int) -> tuple[bool, str]:
     try:
         with socket.create_connection((host, port), timeout=2):
@@ -61,6 +76,7 @@ def probes() -> None:
     report("capabilities", int(status["CapEff"].strip(), 16) == 0, cap_eff=status["CapEff"].strip())
     report("no_new_privileges", status.get("NoNewPrivs", "0").strip() == "1")
     report("docker_socket", not any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock")))
+    report("cpu_limit", True, cpu_max=_cpu_max())
     targets = [t for t in os.environ.get("PPIPE_HOSTILE_TARGETS", "").split(",") if t]
     gateway = _gateway()
     if gateway:

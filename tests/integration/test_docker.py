@@ -109,6 +109,7 @@ runtime = "docker"
 build = "../examples/hostile"
 pids = 64
 memory = "256m"
+cpus = 0.5
 env = {{PPIPE_HOSTILE = "probe", PPIPE_HOSTILE_PORT = "{listener.port}", PPIPE_HOSTILE_TARGETS = "172.17.0.1:{listener.port}"}}
 """, count=100)
         outcome = await run_scenario(loaded, out=tmp_path / "run")
@@ -127,6 +128,8 @@ env = {{PPIPE_HOSTILE = "probe", PPIPE_HOSTILE_PORT = "{listener.port}", PPIPE_H
     assert by_kind["docker_socket"][0]["blocked"]
     assert len(by_kind["connect"]) == 3 and all(p["blocked"] for p in by_kind["connect"])
     assert listener.accepted == 0
+    quota, period = by_kind["cpu_limit"][0]["cpu_max"].split()
+    assert int(quota) / int(period) == 0.5  # cpus = 0.5 is what the kernel enforces
     fork = by_kind["fork"][0]
     assert fork["blocked"] and fork["started"] < 64
     figures = outcome.summary["pipelines"]["hostile"]
@@ -243,3 +246,22 @@ env = {PPIPE_HOSTILE = "oom"}
     assert container["restarts"] >= 1 and container["oom_killed"] is True
     assert '"pipeline.restarted"' in (tmp_path / "run" / "log.jsonl").read_text()
     assert leftovers(docker_engine, outcome.summary["run_id"]) == []
+
+
+def test_sandbox_network_has_no_way_out(docker_engine):
+    """The pipelines' network is internal (Docker installs no route out of it) and the
+    host drops new connections from its bridge; the hostile test proves the host side."""
+    from ppipe_stream.runtime.sandbox import SandboxNetwork
+
+    sandbox = SandboxNetwork(docker_engine, "no-way-out-test")
+    try:
+        sandbox.create()
+        sandbox.network.reload()
+        assert sandbox.network.attrs["Internal"] is True
+        rules = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True).stdout
+        assert f"-A INPUT -i {sandbox.bridge} -m conntrack --ctstate NEW -j DROP" in rules
+        members = sandbox.network.attrs["Containers"]
+        assert len(members) == 1  # the broker, nothing else, before pipelines join
+    finally:
+        sandbox.remove()
+    assert leftovers(docker_engine, "no-way-out-test") == []
