@@ -24,12 +24,12 @@ import json
 import multiprocessing
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from ppipe_stream.bench.raw import paced_round_trip_ms
 from ppipe_stream.brokers import create_topics, start_kafka
 from ppipe_stream.run import run_scenario
 from ppipe_stream.scenario import loads_scenario
@@ -71,37 +71,10 @@ async def raw(bootstrap: str, rate: float, seconds: float, topic_suffix: str = "
     echo.start()
     try:
         ready.wait(60)
-        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                  fetch_max_wait_ms=FETCH_WAIT_MS)
-        await reader.start()
-        reader.assign([TopicPartition(topic_out, p) for p in range(PARTITIONS)])
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, acks=1)
-        await producer.start()
-        count = int(rate * seconds)
-        latencies: list[int] = []
-        start_wall, start_mono = time.time_ns(), time.perf_counter_ns()
-
-        async def produce() -> None:
-            for i in range(count):
-                offset = int(i * 1e9 / rate)
-                wait = (offset - (time.perf_counter_ns() - start_mono)) / 1e9
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                await producer.send(topic_in, b"%d" % (start_wall + offset), partition=i % PARTITIONS)
-
-        async def read() -> None:
-            while len(latencies) < count:
-                batches = await reader.getmany(timeout_ms=100)
-                now = time.time_ns()
-                for records in batches.values():
-                    latencies.extend(now - int(r.value) for r in records)
-
-        async with asyncio.timeout(seconds + 30):
-            await asyncio.gather(produce(), read())
-        await producer.stop()
-        await reader.stop()
-        skip = int(rate * WARMUP_S)
-        return np.asarray(latencies[skip:]) / 1e6
+        return await paced_round_trip_ms(
+            bootstrap, send_topic=topic_in, read_topic=topic_out, rate=rate, seconds=seconds,
+            partitions=PARTITIONS, warmup_s=WARMUP_S, linger_ms=LINGER_MS,
+            fetch_max_wait_ms=FETCH_WAIT_MS)
     finally:
         echo.terminate()
         echo.join()

@@ -16,21 +16,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ..brokers import create_topics
 
-__all__ = ["raw_latency_ms"]
+__all__ = ["paced_round_trip_ms", "raw_latency_ms"]
 
 
-async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: float,
-                         partitions: int = 4, warmup_s: float = 1.0, linger_ms: int = 2,
-                         fetch_max_wait_ms: int = 5) -> np.ndarray:
-    """Latencies (ms, intended send -> read) of ``rate * seconds`` messages, warm-up left out."""
-    await create_topics(bootstrap, [(topic, partitions)])
+async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: str, rate: float,
+                              seconds: float, partitions: int = 4, warmup_s: float = 1.0,
+                              linger_ms: int = 2, fetch_max_wait_ms: int = 5) -> np.ndarray:
+    """Send ``rate * seconds`` values to ``send_topic`` open loop, each its intended send
+    time, and read them back from ``read_topic`` (the same topic, or what an echo in
+    between writes); latencies in ms, warm-up left out."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=fetch_max_wait_ms)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
     await consumer.start()
     await producer.start()
     try:
-        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        consumer.assign([TopicPartition(read_topic, p) for p in range(partitions)])
         count = max(int(rate * seconds), 1)
         latencies: list[int] = []
         start_wall, start_mono = time.time_ns(), time.perf_counter_ns()
@@ -41,7 +42,7 @@ async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: fl
                 wait = (offset - (time.perf_counter_ns() - start_mono)) / 1e9
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await producer.send(topic, b"%d" % (start_wall + offset), partition=i % partitions)
+                await producer.send(send_topic, b"%d" % (start_wall + offset), partition=i % partitions)
 
         async def read() -> None:
             while len(latencies) < count:
@@ -56,3 +57,13 @@ async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: fl
         await consumer.stop()
     skip = int(rate * warmup_s)
     return np.asarray(latencies[skip:] or latencies, dtype=np.float64) / 1e6
+
+
+async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: float,
+                         partitions: int = 4, warmup_s: float = 1.0, linger_ms: int = 2,
+                         fetch_max_wait_ms: int = 5) -> np.ndarray:
+    """One hop: a plain producer to a plain consumer on ``topic`` (created here)."""
+    await create_topics(bootstrap, [(topic, partitions)])
+    return await paced_round_trip_ms(bootstrap, send_topic=topic, read_topic=topic, rate=rate,
+                                     seconds=seconds, partitions=partitions, warmup_s=warmup_s,
+                                     linger_ms=linger_ms, fetch_max_wait_ms=fetch_max_wait_ms)
