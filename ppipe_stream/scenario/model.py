@@ -366,7 +366,7 @@ def dec_hook(type_: type, obj: Any) -> Any:
         if isinstance(obj, (str, int, float)) and not isinstance(obj, bool):
             return Duration(obj)
         raise TypeError(f"expected a duration like \"500ms\", got {type(obj).__name__}")
-    raise NotImplementedError(type_)
+    raise TypeError(f"no conversion to {type_!r}")  # only Duration is custom
 
 
 def enc_hook(obj: Any) -> Any:

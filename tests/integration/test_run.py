@@ -320,6 +320,6 @@ partitions = 1
 """)
     found, probes = await find_max(loaded, start=25, seconds=6, out=tmp_path / "bench",
                                    slo_p99_ms=None, precision=0.1)
-    assert found is not None and 70 <= found <= 100, [(p.rate, p.why) for p in probes]
+    assert found is not None and 55 <= found <= 100, [(p.rate, p.why) for p in probes]
     assert any(not p.sustained and p.rate <= 130 for p in probes)
     assert (tmp_path / "bench" / "bench.json").exists()
