@@ -3,9 +3,10 @@ highest rate a pipeline sustains (``--find-max``).
 
 Owns the probes: each is a fresh, complete run of the scenario at one constant
 rate (its own topics and run folder under the bench folder), read back from its
-summary and timeline. A rate is *sustained* when the run is valid (the harness
-kept the schedule), the pipeline's p99 is within the SLO, nothing is missing,
-and its backlog (events sent minus answered, per window) does not grow: the
+summary and timeline. A rate is *sustained* when the harness offered it in
+full (achieved >= 99% of the target; its lag spikes are in the open-loop
+latency, which the SLO judges), the pipeline's p99 is within the SLO, nothing
+is missing, and its backlog (events sent minus answered, per window) does not grow: the
 slope of a least-squares line through the backlog stays under 1% of the rate
 (Theodolite's lag-trend test). The search doubles the rate until a probe fails,
 then bisects between the last sustained and the first failed rate until they
@@ -91,8 +92,9 @@ async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: 
     result.backlog_slope = backlog_slope(folder / "timeline.csv", name, warmup) \
         if (folder / "timeline.csv").exists() else 0.0
     reasons = []
-    if not result.valid:
-        reasons.append("invalid: the harness did not keep the schedule")
+    if result.achieved < 0.99 * rate:  # the harness must have offered the rate; its lag
+        # spikes are in the open-loop latency already, so the SLO judges them
+        reasons.append(f"the harness sent only {result.achieved:.1f}/s")
     if slo_p99_ms is not None and (result.p99_ms is None or result.p99_ms > slo_p99_ms):
         reasons.append(f"p99 {result.p99_ms} ms over the SLO {slo_p99_ms} ms")
     if result.missing:
