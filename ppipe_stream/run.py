@@ -156,7 +156,8 @@ class _Run:
                           interrupted=self.interrupted, error=self.error)
 
     async def _watch_signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # SIGHUP too: a closed terminal must not orphan the broker and the pipelines
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for signum in signals:
                 if self.interrupted:  # second Ctrl+C: stop at once
                     log.warning("run.hard_stop")

@@ -12,6 +12,7 @@ Blocking Docker SDK calls: callers run these methods in a worker thread.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import ipaddress
 import shutil
@@ -24,7 +25,7 @@ import structlog
 
 from ..errors import BrokerError, RunError
 
-__all__ = ["SandboxNetwork", "TANSU_IMAGE", "LABEL_RUN", "LABEL_ROLE", "ensure_tansu_image"]
+__all__ = ["SandboxNetwork", "bridge_name", "TANSU_IMAGE", "LABEL_RUN", "LABEL_ROLE", "ensure_tansu_image"]
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,13 @@ TANSU_IMAGE = "ppipe/tansu:local"
 LABEL_RUN = "ppipe.run"
 LABEL_ROLE = "ppipe.role"
 BROKER_PORT = 9092
+
+
+def bridge_name(run_id: str) -> str:
+    """The host-side bridge of a run's network: ``ppb`` + 9 digits derived from the run
+    id (stable across processes, so tests and ``ppipe clean`` can name it)."""
+    digest = int(hashlib.sha256(run_id.encode()).hexdigest(), 16)
+    return f"ppb{digest % 10**9:09d}"
 
 
 def ensure_tansu_image(client) -> str:
@@ -67,7 +75,7 @@ class SandboxNetwork:
         self._client = client
         self.run_id = run_id
         self.name = f"ppipe-{run_id}"[:60]
-        self.bridge = f"ppb{abs(hash(run_id)) % 10**9:09d}"[:15]
+        self.bridge = bridge_name(run_id)
         self.network = None
         self.broker = None
         self.broker_ip: str | None = None

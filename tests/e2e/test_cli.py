@@ -113,7 +113,9 @@ def test_run_threshold_fails_exit_3(tmp_path):
 
 @pytest.mark.kafka
 @pytest.mark.slow
-def test_sigint_leaves_partial_result_and_exits_130(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+def test_signal_leaves_partial_result_and_exits_130(tmp_path, sig):
+    """Ctrl+C, a kill, or a closed terminal (SIGHUP once orphaned the broker and pipelines)."""
     path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
     text = path.read_text().replace('duration = "3s"', 'duration = "60s"')
     path.write_text(text)
@@ -126,7 +128,7 @@ def test_sigint_leaves_partial_result_and_exits_130(tmp_path):
         if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
             break
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stopped_at = time.monotonic()
     out, err = proc.communicate(timeout=30)
     assert time.monotonic() - stopped_at < 15
@@ -137,6 +139,13 @@ def test_sigint_leaves_partial_result_and_exits_130(tmp_path):
     pids = [json.loads(line)["pid"] for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()
             if '"pipeline.started"' in line]
     assert pids, "the log names the pipeline's pid"
+    broker = [json.loads(line)["bootstrap"] for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()
+              if '"broker.started"' in line]
+    assert broker, "the log names the embedded broker"
+    import socket
+
+    with pytest.raises(OSError):  # the embedded broker is gone too
+        socket.create_connection(("127.0.0.1", int(broker[0].rsplit(":", 1)[1])), timeout=1).close()
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # nothing left running

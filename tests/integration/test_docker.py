@@ -64,8 +64,10 @@ def leftovers(client, run_id: str) -> list[str]:
     label = f"ppipe.run={run_id}"
     found = [c.name for c in client.containers.list(all=True, filters={"label": label})]
     found += [n.name for n in client.networks.list(filters={"label": label})]
+    from ppipe_stream.runtime.sandbox import bridge_name
+
     rules = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True).stdout
-    found += [line for line in rules.splitlines() if "ppb" in line]
+    found += [line for line in rules.splitlines() if f" {bridge_name(run_id)} " in line]
     return found
 
 
