@@ -5,8 +5,10 @@ readiness, dispatcher, drain, stop) and the run folder's contents as the run
 goes. Components are started with ``tg.start`` so each is ready before the
 next; cleanup runs in ``finally`` under a shielded cancel scope with a timeout,
 so Ctrl+C, SIGTERM or a crash still leave a readable partial result
-(``"complete": false``). It computes no figure itself: the dispatcher, the
-scorer and the thresholds do.
+(``"complete": false``). It also runs the run's watchers (broker health, pipeline
+hangs) and the fault injector, and puts their incidents into the timeline and
+the summary. It computes no figure itself: the dispatcher, the scorer and the
+thresholds do.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
 from .dispatcher import Dispatcher
 from .errors import PipelineError, PpipeError, RunError, UsageError
+from .faults import FaultInjector, RowCorruptor
+from .health import BrokerWatch
+from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
 from .hist import percentiles_ms
 from .live import Frame
@@ -38,9 +43,11 @@ from .proctor import Proctor
 from .results import RunFolder, iso_utc
 from .runtime import ExternalRunner, ProcessRunner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
+from .scenario.faults import CorruptFault, NetworkFault
 from .schedule import build_schedule
 from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 from .scoring.thresholds import settled_failures
+from .supervision import HangWatch
 from .validity import judge_validity
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
@@ -50,7 +57,7 @@ log = structlog.get_logger(__name__)
 READY_TIMEOUT_S = 60.0
 TICK_S = 0.1
 SUMMARY_EVERY_S = 1.0
-POLL_EVERY_S = 1.0  # how often pipelines are checked for exits, OOM kills, restarts
+POLL_EVERY_S = 0.5  # how often pipelines are checked for exits, OOM kills, restarts
 
 
 class RunState(enum.StrEnum):
@@ -127,7 +134,13 @@ class _Run:
         self.aborted: str | None = None
         self._abort = anyio.Event()
         self.interrupted = False
+        self.hard_stop = False  # a second Ctrl+C: kill everything, wait for nothing
+        self._tansu: Any = None
         self.error: str | None = None
+        self.incidents = IncidentLog(self.started_ns, folder.file("incidents.jsonl"))
+        self.broker: Any = None  # the run's own restartable Kafka, when embedded = "kafka"
+        self.hang_watch: HangWatch | None = None
+        self.injector: FaultInjector | None = None
 
     # -- the run ------------------------------------------------------------
     async def execute(self) -> RunOutcome:
@@ -150,6 +163,7 @@ class _Run:
                            f"partial results in {self.folder.path})") from exc
         finally:
             summary = self._write_summary(complete=complete and not self.interrupted)
+            self.incidents.close()
         passed = bool(summary.get("passed")) and complete and not self.interrupted
         return RunOutcome(folder=self.folder.path, summary=summary, passed=passed,
                           complete=complete and not self.interrupted,
@@ -161,17 +175,49 @@ class _Run:
             async for signum in signals:
                 if self.interrupted:  # second Ctrl+C: stop at once
                     log.warning("run.hard_stop")
+                    self._kill_everything()
                     raise SystemExit(130)
                 self.interrupted = True
                 log.warning("run.interrupted", signal=signal.Signals(signum).name)
                 scope.cancel()
 
+    def _kill_everything(self) -> None:
+        """SIGKILL the pipelines and the run's broker now; cleanup then finds them gone
+        and waits for nothing (its timeouts shrink too)."""
+        self.hard_stop = True
+        for runner in self.runners:
+            try:
+                runner.kill_now()
+            except Exception:  # noqa: BLE001 - keep killing the others
+                log.exception("run.hard_stop_failed", pipeline=runner.name)
+        for broker in (self._tansu, self.broker):
+            if broker is not None:
+                (broker.crash if hasattr(broker, "crash") else broker.kill)()
+
+    async def _shielded(self, fn: Callable[[], Any], timeout: float = 10.0) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(0.5 if self.hard_stop else timeout):
+            await fn()
+
+    async def _in_thread_shielded(self, fn: Callable[[], Any], timeout: float = 15.0) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2.0 if self.hard_stop else timeout):
+            await anyio.to_thread.run_sync(fn, abandon_on_cancel=self.hard_stop)
+
     async def _start_broker(self, stack: AsyncExitStack) -> None:
         if any(isinstance(p, DockerPipeline) for p in self.scenario.pipelines):
             await self._start_sandbox(stack)
+        elif self.bootstrap == "embedded" and self.scenario.kafka.embedded == "kafka":
+            from .brokers.restartable import RestartableKafka
+
+            self.broker = RestartableKafka(log_dir=self.folder.path)
+            stack.push_async_callback(self._in_thread_shielded, self.broker.close, 30.0)
+            await anyio.to_thread.run_sync(self.broker.start)
+            self.broker_kind = BrokerKind.KAFKA
+            self.bootstrap = self.broker.bootstrap
+            log.info("broker.started", kind=str(self.broker_kind), bootstrap=self.bootstrap)
         elif self.bootstrap == "embedded":
             broker = await anyio.to_thread.run_sync(lambda: start_tansu(log_dir=self.folder.path))
-            stack.push_async_callback(_in_thread_shielded, broker.stop)
+            self._tansu = broker
+            stack.push_async_callback(self._in_thread_shielded, broker.stop)
             self.broker_kind = BrokerKind.TANSU
             self.bootstrap = broker.bootstrap
             log.info("broker.started", kind=str(self.broker_kind), bootstrap=self.bootstrap)
@@ -195,7 +241,7 @@ class _Run:
         log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
         self._base_image = await anyio.to_thread.run_sync(ensure_sdk_image, client)
         sandbox = SandboxNetwork(client, self.folder.run_id)
-        stack.push_async_callback(_in_thread_shielded, sandbox.remove)
+        stack.push_async_callback(self._in_thread_shielded, sandbox.remove)
         await anyio.to_thread.run_sync(sandbox.create)
         self._docker, self._sandbox = client, sandbox
         self.broker_kind = BrokerKind.TANSU
@@ -211,14 +257,18 @@ class _Run:
             linger_ms=max(int(float(kafka.linger) * 1000), 0), max_batch_size=262_144,
             max_request_size=4_194_304)
         await producer.start()
-        stack.push_async_callback(_shielded, producer.stop)
+        stack.push_async_callback(self._shielded, producer.stop)
         reader = OutputReader(self.bootstrap, {self.topics.output(p.name): p.name
                                                for p in scenario.pipelines},
                               partitions=kafka.partitions)
         async with anyio.create_task_group() as tg:
+            await tg.start(BrokerWatch(self.bootstrap, self.incidents).run)
             await tg.start(reader.run)
-            stack.push_async_callback(_shielded, reader.stop)
+            stack.push_async_callback(self._shielded, reader.stop)
             await self._start_pipelines(stack)
+            for runner in self.runners:
+                if hasattr(runner, "supervise"):
+                    tg.start_soon(runner.supervise)
             self.view.state = RunState.READY
             self._emit()
             await self._wait_ready(reader, producer)
@@ -234,6 +284,9 @@ class _Run:
                 dispatch_done.set()
 
             tg.start_soon(dispatch)
+            if self.injector is not None:
+                stack.push_async_callback(self._shielded, self.injector.undo, 60.0)
+                tg.start_soon(self.injector.run, self._clock)
             if self.proctor is not None:
                 tg.start_soon(self.proctor.run, producer, self._clock)
             while not self.dispatcher.stats.finished and not self._abort.is_set():
@@ -262,9 +315,10 @@ class _Run:
                                         pipeline=spec.name, run_id=self.folder.run_id,
                                         task=scenario.scoring.task)
             runner = self._runner(spec, env)
+            runner.incidents = self.incidents
             await runner.start()
             self.runners.append(runner)
-            stack.push_async_callback(_shielded, runner.stop)
+            stack.push_async_callback(self._shielded, runner.stop)
 
     def _runner(self, spec: Any, env: dict[str, str]) -> Any:
         if isinstance(spec, DockerPipeline):
@@ -320,8 +374,21 @@ class _Run:
                                   timestamps=timestamps)
         metrics = list(scoring.metrics)
         make_metrics(metrics, scoring.task)  # imports river's metrics now, not after the start
+        corrupt = [f for f in scenario.faults if isinstance(f, CorruptFault)]
+        corruptor = None
+        if corrupt:
+            dataset = corruptor = RowCorruptor(
+                dataset, corrupt, seed=scenario.seed,
+                offset_ns=lambda: time.perf_counter_ns() - (self._clock or (0, 0))[1])
+        if any(isinstance(f, NetworkFault) and f.delay is not None for f in scenario.faults):
+            from .faults import netem_available
+
+            if not netem_available():
+                raise RunError("a network delay fault needs the kernel's netem queueing discipline "
+                               "(sch_netem), which this machine does not have; `loss` alone works")
         self._clock = (time.time_ns(), time.perf_counter_ns())
         self.started_ns = self._clock[0]
+        self.incidents.start_ns = self.started_ns
         self.view.started_ns = self.started_ns
         config = ScoringConfig(
             task=scoring.task, metrics=metrics, deadline_ns=scoring.deadline.ns,
@@ -330,6 +397,12 @@ class _Run:
             rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol)
         self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
         self._hlogs = HlogFiles(self.folder.path, self.started_ns)
+        runners = {r.name: r for r in self.runners}
+        self.hang_watch = HangWatch(list(scenario.pipelines), scorer=self.scorer, runners=runners,
+                                    incidents=self.incidents, start_ns=self.started_ns)
+        if scenario.faults:
+            self.injector = FaultInjector(list(scenario.faults), runners=runners, broker=self.broker,
+                                          incidents=self.incidents, corruptor=corruptor)
         reader.attach(self.scorer)
         if scenario.commands:
             self.proctor = Proctor(
@@ -353,6 +426,8 @@ class _Run:
             now = time.time_ns()
             advance = self.scorer.advance(now)
             self._write_advance(advance)
+            if self.hang_watch is not None:
+                await self.hang_watch.check(now)
             if time.monotonic() - last_poll >= POLL_EVERY_S:
                 last_poll = time.monotonic()
                 for runner in self.runners:
@@ -378,10 +453,14 @@ class _Run:
 
     def _write_advance(self, advance: Any) -> None:
         stats = {r.name: r.stats() for r in self.runners}
+        window_ns = self.scenario.scoring.window.ns
         for row in advance.timeline_rows:
             sample = stats.get(row["pipeline"]) or {}
             row["cpu_percent"] = sample.get("cpu_percent")
             row["memory_mib"] = sample.get("memory_mib")
+            begin = self.started_ns + int(row["time_s"] * 1e9)
+            row["broker_down_s"] = _overlap_s(self.incidents.outages(), row["time_s"], window_ns / 1e9)
+            row["incidents"] = self.incidents.between(begin, begin + window_ns)
         self.folder.append_timeline(advance.timeline_rows)
         if self._hlogs is not None:
             self._hlogs.write(advance.hlog_intervals)
@@ -421,7 +500,10 @@ class _Run:
             for name, counts in self.proctor.summary().items():
                 pipelines.setdefault(name, {})["commands"] = counts
         for runner in self.runners:
-            pipelines.setdefault(runner.name, {})["container"] = runner.status()
+            status = runner.status()
+            if self.hang_watch is not None:
+                status.update(self.hang_watch.summary(runner.name))
+            pipelines.setdefault(runner.name, {})["container"] = status
         dispatch = self.dispatcher.stats.summary() if self.dispatcher else {"events_sent": 0}
         summary: dict[str, Any] = {
             "run_id": self.folder.run_id,
@@ -429,7 +511,9 @@ class _Run:
             "complete": complete,
             "started_at": iso_utc(self.started_ns),
             "duration_s": round((now - self.started_ns) / 1e9, 3),
-            "broker": {"kind": str(self.broker_kind), "bootstrap": self.bootstrap},
+            "broker": {"kind": str(self.broker_kind), "bootstrap": self.bootstrap,
+                       "outages": (outages := self.incidents.outages(now)),
+                       "downtime_s": round(sum(o["duration_s"] for o in outages), 3)},
             "dispatch": dispatch,
             "pipelines": pipelines,
         }
@@ -437,6 +521,9 @@ class _Run:
         summary["thresholds"] = results
         summary["passed"] = complete and all(r["ok"] for r in results)
         summary["validity"] = judge_validity(scenario.validity, summary)
+        summary["incidents"] = self.incidents.summary()
+        if self.injector is not None:
+            summary["faults"] = self.injector.summary()
         if self.aborted:
             summary["aborted"] = self.aborted
         if self.error:
@@ -479,15 +566,11 @@ def _planned_seconds(scenario: Any) -> float | None:
     return None if duration is None or math.isinf(duration) else float(duration)
 
 
+def _overlap_s(outages: list[dict[str, Any]], start_s: float, length_s: float) -> float:
+    """Seconds of ``[start_s, start_s + length_s)`` during which some broker node was down."""
+    end_s = start_s + length_s
+    return round(sum(max(0.0, min(o["end_s"], end_s) - max(o["start_s"], start_s)) for o in outages), 3)
+
+
 def _acks(value: str) -> int | str:
     return "all" if value == "all" else int(value)
-
-
-async def _shielded(fn: Callable[[], Any], timeout: float = 10.0) -> None:
-    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
-        await fn()
-
-
-async def _in_thread_shielded(fn: Callable[[], Any], timeout: float = 15.0) -> None:
-    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
-        await anyio.to_thread.run_sync(fn)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import BrokerError
 from ..procutil import signal_group, tail_lines
 
-__all__ = ["BrokerKind", "RunningBroker", "free_port", "launch", "wait_for_kafka_api"]
+__all__ = ["BrokerKind", "RunningBroker", "api_versions_request", "free_port", "launch", "wait_for_kafka_api"]
 
 
 class BrokerKind(enum.StrEnum):
@@ -36,7 +36,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _api_versions_request() -> bytes:
+def api_versions_request() -> bytes:
     # ApiVersions v0: the smallest request every Kafka-compatible broker answers.
     client_id = b"ppipe-probe"
     body = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (1).to_bytes(4, "big")
@@ -56,7 +56,7 @@ def wait_for_kafka_api(host: str, port: int, *, timeout: float,
         try:
             with socket.create_connection((host, port), timeout=1) as sock:
                 sock.settimeout(2)
-                sock.sendall(_api_versions_request())
+                sock.sendall(api_versions_request())
                 size = sock.recv(4)
                 if len(size) == 4 and int.from_bytes(size, "big") > 0:
                     return

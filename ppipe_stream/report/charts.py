@@ -86,6 +86,23 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+_MARKS = {"fault": ("tab:red", "--"), "pipeline_exit": ("black", ":"),
+          "pipeline_restart": ("tab:green", ":"), "pipeline_hang": ("tab:orange", "-.")}
+
+
+def _mark_incidents(ax, run: RunData) -> None:
+    """Broker outages shaded, faults, exits, restarts and hangs as vertical lines."""
+    for outage in (run.summary.get("broker") or {}).get("outages") or []:
+        ax.axvspan(outage["start_s"], outage["end_s"], color="grey", alpha=0.25, linewidth=0)
+    seen = set()
+    for incident in run.summary.get("incidents") or []:
+        mark = _MARKS.get(incident.get("kind"))
+        if mark:
+            label = incident["kind"] if incident["kind"] not in seen else None
+            seen.add(incident["kind"])
+            ax.axvline(incident["t_s"], color=mark[0], linestyle=mark[1], linewidth=1, label=label)
+
+
 def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     """Draw every chart into ``out``; returns {chart name: png path}."""
     out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +120,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
         for column, width in (("latency_p50_ms", 1.0), ("latency_p99_ms", 2.0)):
             xs, ys = run.series(pipeline, column)
             ax.plot(xs, ys, style, linewidth=width, label=f"{name} {column.split('_')[1]}")
+    _mark_incidents(ax, runs[0])
     ax.set(title="Latency over time (from intended send time)", xlabel="time (s)", ylabel="ms")
     ax.legend(fontsize=7, ncol=2)
     charts["latency_over_time"] = _save(fig, out / "latency_over_time.png")
@@ -116,6 +134,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     for run, pipeline, name, style in each():
         xs, ys = run.series(pipeline, "throughput_eps")
         ax.plot(xs, ys, style, label=f"{name} answered")
+    _mark_incidents(ax, runs[0])
     ax.set(title="Throughput: events sent vs answered per second", xlabel="time (s)", ylabel="events/s")
     ax.legend(fontsize=7, ncol=2)
     charts["throughput"] = _save(fig, out / "throughput.png")

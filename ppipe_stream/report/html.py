@@ -94,6 +94,25 @@ def _run_section(run: RunData) -> str:
         parts += ["<h3>Proctor commands</h3>", _table(
             ["pipeline", "command", "correct", "partial", "incorrect", "syntax error", "late"],
             command_rows)]
+    if s.get("incidents"):
+        parts += ["<h3>Incidents</h3>", "<p>Injected faults, broker outages (shaded on the charts), "
+                  "pipeline exits, restarts and hangs, in order.</p>", _table(
+            ["t (s)", "what", "target", "detail", "detected after (s)", "lasted (s)"],
+            [[_num(i.get("t_s")), _e(i.get("kind")), _e(i.get("target")), _e(i.get("detail")),
+              _num(i.get("detected_after_s")), _num(i.get("duration_s"))] for i in s["incidents"]])]
+        corrupted = [f for f in s.get("faults") or [] if "rows_corrupted" in f]
+        if corrupted:
+            parts.append("<p>" + _e("; ".join(f"{f['what']}: {f['rows_corrupted']} rows corrupted"
+                                             for f in corrupted)) + "</p>")
+    if s.get("faults"):
+        parts += ["<h3>Faults planned</h3>", _table(
+            ["at (s)", "action", "target", "what"],
+            [[_num(f["at_s"]), _e(f["action"]), _e(f["target"]), _e(f["what"])] for f in s["faults"]])]
+    outages = (s.get("broker") or {}).get("outages") or []
+    if outages:
+        parts += ["<h3>Broker outages</h3>", _table(
+            ["node", "from (s)", "to (s)", "lasted (s)"],
+            [[_e(o["node"]), _num(o["start_s"]), _num(o["end_s"]), _num(o["duration_s"])] for o in outages])]
     scenario = run.folder / "scenario.toml"
     if scenario.exists():
         parts += ["<h3>Scenario as run</h3>", f"<pre>{_e(scenario.read_text())}</pre>"]

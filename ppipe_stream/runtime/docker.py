@@ -5,7 +5,11 @@ run's sandbox network with the protocol's environment and the sandbox's
 limits (non-root, read-only root, a small tmpfs, all capabilities dropped,
 no-new-privileges, pids/memory/CPU limits, no Docker socket), streaming their
 logs into the run folder, reading their state (exit code, OOM kill, restarts)
-and stats, and removing them. Every object carries ``ppipe.run`` labels.
+and stats, and removing them. Every object carries ``ppipe.run`` labels. For
+fault injection it kills, pauses and resumes containers, and degrades their
+network from the host, inside each container's network namespace (netem delay
+and loss where the kernel has it; loss alone by an iptables random match
+otherwise).
 
 The Docker SDK blocks; every public coroutine here runs it in a worker thread.
 """
@@ -13,14 +17,17 @@ The Docker SDK blocks; every public coroutine here runs it in a worker thread.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
 
-from ..errors import PipelineError
+from ..errors import PipelineError, RunError
+from ..incidents import IncidentKind
 from ..procutil import tail_lines
 from .sandbox import LABEL_ROLE, LABEL_RUN
 
@@ -75,7 +82,9 @@ class DockerRunner:
         self._stats: dict[int, tuple[float, float]] = {}
         self._ooms: set[str] = set()  # container ids the engine reported an OOM kill for
         self._events = None
+        self._degraded: list[tuple[int, str]] = []  # (container pid, "netem" | "iptables")
         self.image: str | None = None
+        self.incidents: Any = None  # the run's IncidentLog, set by the run
 
     def log_path(self, replica: int) -> Path:
         suffix = "" if self.spec.replicas == 1 else f"-{replica}"
@@ -127,9 +136,24 @@ class DockerRunner:
                 "label": [f"{LABEL_RUN}={self._run_id}", f"{LABEL_PIPELINE}={self.name}"],
                 "event": ["oom", "die", "restart"]})
             for event in self._events:
-                if event.get("status") == "oom" or event.get("Action") == "oom":
+                action = event.get("Action") or event.get("status")
+                if action == "oom":
                     self._ooms.add(event.get("id", ""))
                     log.warning("pipeline.oom_killed", pipeline=self.name, container=event.get("id", "")[:12])
+                if self.incidents is None or self._stopping:
+                    continue
+                when = int(event.get("timeNano") or time.time_ns())
+                lag = max(time.time_ns() - when, 0) / 1e9
+                ids = [c.id for c in self._containers]
+                replica = ids.index(event.get("id")) if event.get("id") in ids else "?"
+                if action == "die":
+                    code = event.get("Actor", {}).get("Attributes", {}).get("exitCode", "?")
+                    self.incidents.record(IncidentKind.PIPELINE_EXIT, self.name,
+                                          f"replica {replica} exited with code {code}",
+                                          at_ns=when, detected_after_s=lag)
+                elif action == "restart":
+                    self.incidents.record(IncidentKind.PIPELINE_RESTART, self.name,
+                                          f"replica {replica} restarted by the engine", at_ns=when)
         except Exception:  # noqa: BLE001 - the stream closes when the run stops
             return
 
@@ -233,12 +257,94 @@ class DockerRunner:
     def last_lines(self, replica: int = 0, count: int = 10) -> str:
         return tail_lines(self.log_path(replica), count)
 
+    # -- fault injection -----------------------------------------------------
+    def _chosen(self, replica: int | None) -> list[Any]:
+        return self._containers if replica is None else [self._containers[replica]]
+
+    async def kill(self, replica: int | None = None) -> None:
+        """SIGKILL containers, as a crash would: the restart policy applies."""
+        def blocking() -> None:
+            for container in self._chosen(replica):
+                try:
+                    container.kill()
+                except Exception as exc:  # noqa: BLE001 - not running: nothing to kill
+                    log.info("fault.kill_skipped", pipeline=self.name, error=str(exc))
+        await anyio.to_thread.run_sync(blocking)
+
+    def kill_now(self) -> None:
+        """Kill every container at once (a second Ctrl+C); stop() still removes them."""
+        self._stopping = True
+        for container in self._containers:
+            try:
+                container.kill()
+            except Exception:  # noqa: BLE001 - not running
+                pass
+
+    async def pause(self, replica: int | None = None) -> None:
+        """Freeze containers (the engine's freezer cgroup): alive, answering nothing."""
+        await anyio.to_thread.run_sync(lambda: [c.pause() for c in self._chosen(replica)])
+
+    async def resume(self, replica: int | None = None) -> None:
+        def blocking() -> None:
+            for container in self._chosen(replica):
+                try:
+                    container.unpause()
+                except Exception:  # noqa: BLE001 - not paused (any more)
+                    pass
+        await anyio.to_thread.run_sync(blocking)
+
+    def degrade_network(self, delay: Any, loss: float) -> None:
+        """Delay and/or drop packets in every replica's network namespace."""
+        from ..faults import netem_available
+
+        use_netem = netem_available()
+        if delay is not None and not use_netem:
+            raise RunError("a network delay needs the kernel's netem queueing discipline "
+                           "(sch_netem), which this machine does not have; `loss` alone works")
+        for container in self._containers:
+            container.reload()
+            pid = container.attrs.get("State", {}).get("Pid")
+            if not pid:
+                continue
+            if use_netem:
+                args = ["tc", "qdisc", "add", "dev", "eth0", "root", "netem"]
+                if delay is not None:
+                    args += ["delay", f"{float(delay) * 1000:.3f}ms"]
+                if loss:
+                    args += ["loss", f"{loss * 100:.4f}%"]
+                _in_netns(pid, args)
+                self._degraded.append((pid, "netem"))
+            else:
+                for chain in ("INPUT", "OUTPUT"):
+                    _in_netns(pid, ["iptables", "-I", chain, "-m", "statistic", "--mode", "random",
+                                    "--probability", f"{loss:.6f}", "-j", "DROP"])
+                self._degraded.append((pid, f"iptables:{loss:.6f}"))
+            log.warning("fault.network", pipeline=self.name, pid=pid, delay=str(delay), loss=loss)
+
+    def restore_network(self) -> None:
+        for pid, how in self._degraded:
+            try:
+                if how == "netem":
+                    _in_netns(pid, ["tc", "qdisc", "del", "dev", "eth0", "root"])
+                else:
+                    for chain in ("INPUT", "OUTPUT"):
+                        _in_netns(pid, ["iptables", "-D", chain, "-m", "statistic", "--mode", "random",
+                                        "--probability", how.split(":", 1)[1], "-j", "DROP"])
+            except RunError as exc:  # the container is gone: so is its namespace
+                log.info("fault.network_restore_skipped", pipeline=self.name, error=str(exc))
+        self._degraded.clear()
+
     async def stop(self, timeout: float = 5.0) -> None:
         await anyio.to_thread.run_sync(self._stop_blocking, timeout)
 
     def _stop_blocking(self, timeout: float) -> None:
         self.poll()
         self._stopping = True
+        for container in self._containers:  # a paused container cannot be stopped
+            try:
+                container.unpause()
+            except Exception:  # noqa: BLE001 - not paused
+                pass
         for container in self._containers:
             try:
                 container.stop(timeout=int(max(timeout, 1)))
@@ -271,3 +377,11 @@ class DockerRunner:
             "oom_killed": any(s.get("oom_killed") for s in states),
             "exit_code": early[0]["exit_code"] if early else None,
         }
+
+
+def _in_netns(pid: int, args: list[str]) -> None:
+    """Run ``args`` inside the network namespace of process ``pid`` (needs root)."""
+    result = subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RunError(f"{' '.join(args[:3])} in the container's network failed: "
+                       f"{(result.stderr or result.stdout).strip()}")

@@ -60,6 +60,9 @@ class ExternalRunner:
     def stats(self) -> dict[str, float] | None:
         return None
 
+    def kill_now(self) -> None:
+        """Nothing to kill: the user started it elsewhere."""
+
     async def stop(self, timeout: float = 5.0) -> None:
         return None
 

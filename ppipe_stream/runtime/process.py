@@ -1,9 +1,11 @@
 """The process runtime: a pipeline started as local processes (``runtime = "process"``).
 
 Owns starting each replica with the protocol's environment, sending its output
-into the run folder (``pipeline-<name>[-<replica>].log``), noticing when one
-exits early, and stopping them all at the end (SIGTERM, then SIGKILL). It does
-not know about Kafka or scoring. Processes run in their own session so that a
+into the run folder (``pipeline-<name>[-<replica>].log``), noticing the moment
+one exits on its own (:meth:`ProcessRunner.supervise` waits on each) and
+starting it again when the pipeline's ``restart`` policy says so, freezing
+(SIGSTOP/SIGCONT) and killing replicas for fault injection, and stopping them
+all at the end (SIGTERM, then SIGKILL). It does not know about Kafka or scoring. Processes run in their own session so that a
 Ctrl+C in the terminal reaches the harness, which then stops them in order.
 """
 
@@ -13,14 +15,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import anyio
 import structlog
 from anyio.abc import Process
 
 from ..errors import PipelineError
+from ..incidents import IncidentKind
 from ..procutil import signal_group, tail_lines
 from ..scenario.model import ProcessPipeline
 
@@ -32,10 +36,12 @@ log = structlog.get_logger(__name__)
 class ReplicaExit:
     """How one replica ended: its index, exit code and whether the harness stopped it."""
 
-    def __init__(self, replica: int, exit_code: int, stopped_by_harness: bool) -> None:
+    def __init__(self, replica: int, exit_code: int, stopped_by_harness: bool,
+                 process: Any = None) -> None:
         self.replica = replica
         self.exit_code = exit_code
         self.stopped_by_harness = stopped_by_harness
+        self.process = process  # the ended process (a restarted replica has a new one)
 
 
 def resolve_command(command: list[str]) -> list[str]:
@@ -59,7 +65,10 @@ class ProcessRunner:
         self._processes: list[Process] = []
         self._logs: list[IO[bytes]] = []
         self._stopping = False
+        self._paused: set[int] = set()
         self.exits: list[ReplicaExit] = []
+        self.restarts = 0
+        self.incidents: Any = None  # the run's IncidentLog, set by the run
 
     def log_path(self, replica: int) -> Path:
         suffix = "" if self.spec.replicas == 1 else f"-{replica}"
@@ -67,36 +76,99 @@ class ProcessRunner:
 
     async def start(self) -> None:
         """Start every replica; PipelineError when the command cannot be run at all."""
-        command = resolve_command(self.spec.command)
         for replica in range(self.spec.replicas):
-            out = open(self.log_path(replica), "ab")  # noqa: SIM115 - closed in stop()
-            self._logs.append(out)
-            try:
-                process = await anyio.open_process(
-                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=self._cwd, env={**self._env, "PPIPE_REPLICA": str(replica)},
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                out.close()
-                self._logs.remove(out)
-                raise PipelineError(self.name, f"cannot start {command[0]!r}: {exc.strerror or exc}") from exc
-            self._processes.append(process)
-            log.info("pipeline.started", pipeline=self.name, replica=replica, pid=process.pid)
+            self._processes.append(await self._spawn(replica))
+
+    async def _spawn(self, replica: int) -> Process:
+        command = resolve_command(self.spec.command)
+        out = open(self.log_path(replica), "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(out)
+        try:
+            process = await anyio.open_process(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self._cwd, env={**self._env, "PPIPE_REPLICA": str(replica)},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            out.close()
+            self._logs.remove(out)
+            raise PipelineError(self.name, f"cannot start {command[0]!r}: {exc.strerror or exc}") from exc
+        log.info("pipeline.started", pipeline=self.name, replica=replica, pid=process.pid)
+        return process
 
     def poll(self) -> list[ReplicaExit]:
         """Replicas that have exited since the last poll (early exits are the interesting ones)."""
         new = []
-        known = {e.replica for e in self.exits}
+        known = {id(e.process) for e in self.exits}
         for replica, process in enumerate(self._processes):
-            if replica not in known and process.returncode is not None:
-                ended = ReplicaExit(replica, process.returncode, self._stopping)
+            if id(process) not in known and process.returncode is not None:
+                ended = ReplicaExit(replica, process.returncode, self._stopping, process)
                 self.exits.append(ended)
                 new.append(ended)
                 if not self._stopping:
                     log.warning("pipeline.exited_early", pipeline=self.name, replica=replica,
                                 exit_code=process.returncode, log=str(self.log_path(replica)))
+                    if self.incidents is not None:
+                        self.incidents.record(IncidentKind.PIPELINE_EXIT, self.name,
+                                              f"replica {replica} exited with code {process.returncode}",
+                                              detected_after_s=0.0)
         return new
+
+    async def supervise(self) -> None:
+        """Wait on every replica; the moment one ends on its own, report it and start
+        it again if the ``restart`` policy says so (at most ``max_restarts`` times)."""
+        async with anyio.create_task_group() as tg:
+            for replica in range(len(self._processes)):
+                tg.start_soon(self._watch, replica)
+
+    async def _watch(self, replica: int) -> None:
+        policy, limit = self.spec.restart, self.spec.max_restarts
+        while True:
+            process = self._processes[replica]
+            code = await process.wait()
+            if self._stopping:
+                return
+            self.poll()
+            wanted = policy == "always" or (policy == "on-failure" and code != 0)
+            if not wanted or self.restarts >= limit:
+                return
+            began = time.monotonic()
+            self._processes[replica] = await self._spawn(replica)
+            self.restarts += 1
+            log.warning("pipeline.restarted", pipeline=self.name, replica=replica, restarts=self.restarts)
+            if self.incidents is not None:
+                self.incidents.record(IncidentKind.PIPELINE_RESTART, self.name,
+                                      f"replica {replica} started again ({policy})",
+                                      duration_s=time.monotonic() - began)
+
+    def _replicas(self, replica: int | None) -> list[Process]:
+        chosen = self._processes if replica is None else [self._processes[replica]]
+        return [p for p in chosen if p.returncode is None]
+
+    async def kill(self, replica: int | None = None) -> None:
+        """SIGKILL a replica (all when None), as a crash would: the restart policy applies."""
+        for process in self._replicas(replica):
+            signal_group(process, signal.SIGKILL)
+
+    def kill_now(self) -> None:
+        """SIGKILL every replica at once, with no restart (a second Ctrl+C)."""
+        self._stopping = True
+        for process in self._processes:
+            if process.returncode is None:
+                signal_group(process, signal.SIGKILL)
+
+    async def pause(self, replica: int | None = None) -> None:
+        """Freeze replicas (SIGSTOP to the process group): alive, but answering nothing."""
+        for index, process in enumerate(self._processes):
+            if replica in (None, index) and process.returncode is None:
+                signal_group(process, signal.SIGSTOP)
+                self._paused.add(index)
+
+    async def resume(self, replica: int | None = None) -> None:
+        for index in sorted(self._paused):
+            if replica in (None, index):
+                signal_group(self._processes[index], signal.SIGCONT)
+                self._paused.discard(index)
 
     async def apoll(self) -> list[ReplicaExit]:
         return self.poll()
@@ -115,6 +187,7 @@ class ProcessRunner:
         """SIGTERM every replica, wait up to ``timeout``, then SIGKILL the rest."""
         self.poll()
         self._stopping = True
+        await self.resume(None)  # a frozen process would not act on SIGTERM
         for process in self._processes:
             if process.returncode is None:
                 signal_group(process, signal.SIGTERM)
@@ -135,7 +208,7 @@ class ProcessRunner:
         replica that ended on its own (None while all ran to the end)."""
         early = [e for e in self.exits if not e.stopped_by_harness]
         return {
-            "restarts": 0,
+            "restarts": self.restarts,
             "oom_killed": False,
             "exit_code": early[0].exit_code if early else None,
         }

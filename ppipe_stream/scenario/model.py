@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from ..units import Duration
+from .faults import Fault, check_faults
 
 __all__ = [
     "Scenario",
@@ -194,10 +195,26 @@ class Labels(_Base):
     delay: Duration = Duration("1s")
 
 
-class ProcessPipeline(_Base, tag_field="runtime", tag="process"):
-    """A pipeline started as a local process with ``command``."""
+class _Supervised(_Base):
+    """What every pipeline has: a name, and how a hang is told and handled.
+
+    A pipeline is *hung* when it has events waiting longer than ``hang_after``
+    and has answered nothing for that long; ``on_hang = "restart"`` then kills
+    its replicas so the restart policy brings them back."""
 
     name: Name
+    hang_after: Duration = Duration("1s")
+    on_hang: Literal["report", "restart"] = "report"
+
+    def _check_supervision(self) -> None:
+        if self.hang_after <= 0 or math.isinf(self.hang_after):
+            raise ValueError("`hang_after` must be a positive, finite duration")
+
+
+class ProcessPipeline(_Supervised, tag_field="runtime", tag="process", kw_only=True):
+    """A pipeline started as a local process with ``command``; ``restart`` says
+    whether a replica that ends on its own is started again (as Docker's policy)."""
+
     command: list[str]
     env: dict[str, str] = {}
 
@@ -206,17 +223,21 @@ class ProcessPipeline(_Base, tag_field="runtime", tag="process"):
         return type(self).__struct_config__.tag
     cwd: str | None = None
     replicas: PositiveInt = 1
+    restart: Literal["no", "on-failure", "always"] = "no"
+    max_restarts: Annotated[int, Meta(ge=0)] = 3
 
     def __post_init__(self) -> None:
         if not self.command:
             raise ValueError("`command` must name a program")
+        self._check_supervision()
+        if self.on_hang == "restart" and self.restart == "no":
+            raise ValueError("`on_hang = \"restart\"` needs a `restart` policy other than \"no\"")
 
 
-class DockerPipeline(_Base, tag_field="runtime", tag="docker"):
+class DockerPipeline(_Supervised, tag_field="runtime", tag="docker", kw_only=True):
     """A pipeline run as sandboxed containers: from ``image``, or built from the
     folder ``build`` (its Dockerfile takes ``ARG BASE_IMAGE``)."""
 
-    name: Name
     image: str | None = None
     build: str | None = None
     dockerfile: str | None = None
@@ -234,6 +255,9 @@ class DockerPipeline(_Base, tag_field="runtime", tag="docker"):
     def __post_init__(self) -> None:
         if (self.image is None) == (self.build is None):
             raise ValueError("give exactly one of `image` and `build`")
+        self._check_supervision()
+        if self.on_hang == "restart" and self.restart == "no":
+            raise ValueError("`on_hang = \"restart\"` needs a `restart` policy other than \"no\"")
         from ..units import parse_size
 
         for key in ("memory", "tmpfs"):
@@ -247,12 +271,18 @@ class DockerPipeline(_Base, tag_field="runtime", tag="docker"):
         return type(self).__struct_config__.tag
 
 
-class ExternalPipeline(_Base, tag_field="runtime", tag="external"):
+class ExternalPipeline(_Supervised, tag_field="runtime", tag="external", kw_only=True):
     """A pipeline started elsewhere by the user: the harness creates the topics,
-    prints the environment to use, waits for its readiness reply, and scores it."""
+    prints the environment to use, waits for its readiness reply, and scores it.
+    A hang is reported; the harness cannot restart it."""
 
-    name: Name
     ready_timeout: Duration = Duration("300s")
+
+    def __post_init__(self) -> None:
+        self._check_supervision()
+        if self.on_hang == "restart":
+            raise ValueError("an external pipeline cannot be restarted by the harness: "
+                             "`on_hang` must be \"report\"")
 
     @property
     def runtime(self) -> str:
@@ -332,6 +362,7 @@ class KafkaSettings(_Base):
     """Which broker, and how the run's topics and producers are set up."""
 
     bootstrap: str = "embedded"
+    embedded: Literal["tansu", "kafka"] = "tansu"  # what bootstrap = "embedded" starts
     partitions: PositiveInt = 4
     replication_factor: PositiveInt = 1
     acks: Literal["all", "1", "0"] = "1"
@@ -352,12 +383,14 @@ class Scenario(_Base):
     commands: list[CommandSpec] = []
     validity: Validity = Validity()
     kafka: KafkaSettings = KafkaSettings()
+    faults: list[Fault] = []
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.pipelines]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"pipeline names must be unique; repeated: {', '.join(dupes)}")
+        check_faults(self.faults, self.pipelines, self.kafka)
 
 
 def dec_hook(type_: type, obj: Any) -> Any:

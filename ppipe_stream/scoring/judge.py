@@ -89,6 +89,7 @@ class Track:
         self.metrics = MetricSet(metric_names, task)
         self.windows: dict[int, Window] = {}  # open windows, by index
         self.last_read_ns: int | None = None  # of the last scored answer
+        self.last_output_ns: int | None = None  # of the last message of any kind (liveness)
 
     def count(self, window: Window, counter: str, n: int) -> None:
         if n:

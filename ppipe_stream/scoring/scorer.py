@@ -100,6 +100,8 @@ class Scorer:
     def on_output(self, pipeline: str, values: Sequence[bytes | None], read_ns: int) -> None:
         """Raw message values read from ``pipeline``'s output topic at ``read_ns``."""
         track = self._tracks[pipeline]
+        if values:
+            track.last_output_ns = read_ns
         answers = decode_answers(values)
         window = self._window(track, read_ns)
         track.count(window, "syntax_error", answers.syntax_errors)
@@ -189,6 +191,20 @@ class Scorer:
     def all_answered(self) -> bool:
         """Every event held (sent and not given up on) has an answer from every pipeline."""
         return not any(self._ledger.pending)
+
+    def waiting_since(self, pipeline: str) -> int | None:
+        """Intended ns of the oldest held event ``pipeline`` has not answered
+        (None when nothing waits): with :meth:`last_output_ns`, what tells a hang."""
+        ledger, p = self._ledger, self._tracks[pipeline].index
+        if not ledger.pending[p]:
+            return None
+        row = ledger.answered[p, ledger.start:ledger.start + ledger.held]
+        first = int(np.argmin(row))
+        return None if row[first] else int(ledger.intended[ledger.start + first])
+
+    def last_output_ns(self, pipeline: str) -> int | None:
+        """When anything (answer, reply, garbage) was last read from ``pipeline``."""
+        return self._tracks[pipeline].last_output_ns
 
     @property
     def in_flight(self) -> int:

@@ -111,14 +111,10 @@ def test_run_threshold_fails_exit_3(tmp_path):
     assert summary["thresholds"][0]["ok"] is False
 
 
-@pytest.mark.kafka
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
-def test_signal_leaves_partial_result_and_exits_130(tmp_path, sig):
-    """Ctrl+C, a kill, or a closed terminal (SIGHUP once orphaned the broker and pipelines)."""
+def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A 60 s run in a subprocess, returned once its events are flowing."""
     path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
-    text = path.read_text().replace('duration = "3s"', 'duration = "60s"')
-    path.write_text(text)
+    path.write_text(path.read_text().replace('duration = "3s"', 'duration = "60s"'))
     proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
                              "--out", str(tmp_path / "out")], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -128,19 +124,15 @@ def test_signal_leaves_partial_result_and_exits_130(tmp_path, sig):
         if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
             break
         time.sleep(0.2)
-    proc.send_signal(sig)
-    stopped_at = time.monotonic()
-    out, err = proc.communicate(timeout=30)
-    assert time.monotonic() - stopped_at < 15
-    assert proc.returncode == 130, out + err
-    summary = json.loads(summary_path.read_text())
-    assert summary["complete"] is False
-    assert summary["dispatch"]["events_sent"] > 50
-    pids = [json.loads(line)["pid"] for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()
-            if '"pipeline.started"' in line]
+    return proc, summary_path
+
+
+def _assert_nothing_left(folder: Path) -> None:
+    """The pipelines' processes and the embedded broker are gone."""
+    lines = (folder / "log.jsonl").read_text().splitlines()
+    pids = [json.loads(line)["pid"] for line in lines if '"pipeline.started"' in line]
     assert pids, "the log names the pipeline's pid"
-    broker = [json.loads(line)["bootstrap"] for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()
-              if '"broker.started"' in line]
+    broker = [json.loads(line)["bootstrap"] for line in lines if '"broker.started"' in line]
     assert broker, "the log names the embedded broker"
     import socket
 
@@ -149,3 +141,44 @@ def test_signal_leaves_partial_result_and_exits_130(tmp_path, sig):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # nothing left running
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+def test_signal_leaves_partial_result_and_exits_130(tmp_path, sig):
+    """Ctrl+C, a kill, or a closed terminal (SIGHUP once orphaned the broker and pipelines):
+    within 5 s the folder holds the partial result marked interrupted."""
+    proc, summary_path = _start_long_run(tmp_path)
+    proc.send_signal(sig)
+    stopped_at = time.monotonic()
+    while time.monotonic() - stopped_at < 5:
+        summary = json.loads(summary_path.read_text())
+        if summary.get("interrupted"):
+            break
+        time.sleep(0.05)
+    assert summary.get("interrupted") and summary["complete"] is False, "no partial result within 5 s"
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - stopped_at < 15
+    assert proc.returncode == 130, out + err
+    summary = json.loads(summary_path.read_text())
+    assert summary["complete"] is False
+    assert summary["dispatch"]["events_sent"] > 50
+    _assert_nothing_left(tmp_path / "out")
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_second_ctrl_c_stops_at_once_and_leaves_nothing(tmp_path):
+    proc, summary_path = _start_long_run(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stopped_at = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - stopped_at < 3.0, "a second Ctrl+C must not wait for a clean stop"
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    summary = json.loads(summary_path.read_text())
+    assert summary["complete"] is False and summary["dispatch"]["events_sent"] > 50
+    _assert_nothing_left(tmp_path / "out")

@@ -267,3 +267,51 @@ def test_sandbox_network_has_no_way_out(docker_engine):
     finally:
         sandbox.remove()
     assert leftovers(docker_engine, "no-way-out-test") == []
+
+
+@pytest.mark.asyncio
+async def test_faults_on_a_docker_pipeline_are_injected_detected_and_reported(docker_engine, tmp_path):
+    """Packet loss inside the container's network namespace, a freeze (docker pause) seen
+    as a hang within 2 s, and a kill brought back by the engine's restart policy."""
+    loaded = scenario(tmp_path, """
+[[pipelines]]
+name = "echo"
+runtime = "docker"
+build = "../examples/echo"
+restart = "on-failure"
+[[faults]]
+at = "1s"
+action = "network"
+pipeline = "echo"
+loss = 0.4
+duration = "3s"
+[[faults]]
+at = "5s"
+action = "pause"
+pipeline = "echo"
+duration = "2s"
+[[faults]]
+at = "9s"
+action = "kill"
+pipeline = "echo"
+""", count=600, rate=50)
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    summary = outcome.summary
+    kinds = [(i["kind"], i["target"]) for i in summary["incidents"]]
+    assert kinds.count(("fault", "echo")) == 3 and kinds.count(("fault_end", "echo")) == 2, kinds
+    hang = [i for i in summary["incidents"] if i["kind"] == "pipeline_hang"]
+    assert hang and hang[0]["detected_after_s"] <= 2.0 and 5.0 < hang[0]["t_s"] < 7.5, hang
+    exits = [i for i in summary["incidents"] if i["kind"] == "pipeline_exit"]
+    assert exits and exits[0]["detected_after_s"] < 2.0 and exits[0]["t_s"] >= 8.5, exits
+    assert summary["pipelines"]["echo"]["container"]["restarts"] >= 1
+    import csv
+
+    with open(outcome.folder / "timeline.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    def p99(lo: float, hi: float) -> float:
+        values = [float(r["latency_p99_ms"]) for r in rows
+                  if lo <= float(r["time_s"]) < hi and r["latency_p99_ms"]]
+        return max(values, default=0.0)
+    # 40% of packets dropped both ways: TCP retransmits (200 ms+) show in the tail
+    assert p99(1.5, 4.0) > 150 > p99(0.0, 1.0), (p99(0.0, 1.0), p99(1.5, 4.0))
+    assert leftovers(docker_engine, summary["run_id"]) == []

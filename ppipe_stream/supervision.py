@@ -1,0 +1,69 @@
+"""Pipeline supervision: telling a hung pipeline from a slow one, and acting on it.
+
+Owns the hang rule. A pipeline is *hung* when an event has waited for its
+answer longer than the pipeline's ``hang_after`` and nothing at all (answer,
+reply, even garbage) has come from it for that long: a slow pipeline still
+answers, so it is never hung, only late. The hang began at the later of the
+last output and the oldest waiting event; the time from then to the check that
+saw it is reported as ``detected_after_s``. ``on_hang = "restart"`` kills the
+replicas so their restart policy starts them again. A hung pipeline that
+answers again has *recovered*. Exits and restarts are the runners' to report;
+the figures are the scorer's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from .incidents import IncidentKind, IncidentLog
+
+__all__ = ["HangWatch"]
+
+log = structlog.get_logger(__name__)
+
+
+class HangWatch:
+    """Checks every pipeline for hangs; call :meth:`check` a few times a second."""
+
+    def __init__(self, specs: list[Any], *, scorer: Any, runners: dict[str, Any],
+                 incidents: IncidentLog, start_ns: int) -> None:
+        self._specs = specs
+        self._scorer = scorer
+        self._runners = runners
+        self._incidents = incidents
+        self._start_ns = start_ns
+        self._hung_since: dict[str, int] = {}  # pipeline -> when its hang began
+        self.hangs: dict[str, int] = {s.name: 0 for s in specs}
+
+    async def check(self, now_ns: int) -> None:
+        for spec in self._specs:
+            name = spec.name
+            last = self._scorer.last_output_ns(name)
+            if name in self._hung_since:
+                if last is not None and last > self._hung_since[name]:
+                    began = self._hung_since.pop(name)
+                    self._incidents.record(IncidentKind.PIPELINE_RECOVERED, name, "answers again",
+                                           duration_s=(last - began) / 1e9)
+                continue
+            waiting = self._scorer.waiting_since(name)
+            if waiting is None:
+                continue
+            began = max(waiting, last if last is not None else self._start_ns)
+            if now_ns - began <= int(float(spec.hang_after) * 1e9):
+                continue
+            runner = self._runners.get(name)
+            if runner is not None and runner.running == 0:
+                continue  # not hung but gone: its runner reported the exit
+            self._hung_since[name] = began
+            self.hangs[name] += 1
+            self._incidents.record(IncidentKind.PIPELINE_HANG, name,
+                                   f"events waiting, no output for {spec.hang_after}", at_ns=now_ns,
+                                   detected_after_s=(now_ns - began) / 1e9)
+            if spec.on_hang == "restart" and runner is not None:
+                log.warning("pipeline.restart_hung", pipeline=name)
+                await runner.kill(None)
+
+    def summary(self, name: str) -> dict[str, Any]:
+        return {"hangs": self.hangs.get(name, 0), "hung_now": name in self._hung_since}
