@@ -70,7 +70,9 @@ def loads_scenario(text: str, *, file: str = "<string>", base_dir: Path = Path("
         message = str(exc)
         found = re.search(r"\(at line (\d+), column \d+\)", message)
         line = int(found.group(1)) if found else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        if line is None and "at end of document" in message:  # an unclosed string or table
+            line = max(len(text.splitlines()), 1)
+        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
         raise ScenarioError(file, f"TOML syntax error: {message}", line=line) from None
     try:
         scenario = msgspec.convert(data, type=Scenario, dec_hook=dec_hook, strict=True)
@@ -89,6 +91,8 @@ def loads_scenario(text: str, *, file: str = "<string>", base_dir: Path = Path("
 def _dataset_problems(loaded: LoadedScenario) -> list[tuple[str, str]]:
     dataset = loaded.scenario.dataset
     if dataset.path and dataset.source in ("csv", "jsonl", "parquet"):
+        if "\0" in dataset.path:
+            return [("$.dataset.path", "a path cannot hold a NUL character")]
         full = loaded.resolve(dataset.path)
         if not full.is_file():
             return [("$.dataset.path", f"dataset file {dataset.path!r} not found (looked at {full})")]

@@ -299,8 +299,9 @@ pipeline = "echo"
     summary = outcome.summary
     kinds = [(i["kind"], i["target"]) for i in summary["incidents"]]
     assert kinds.count(("fault", "echo")) == 3 and kinds.count(("fault_end", "echo")) == 2, kinds
-    hang = [i for i in summary["incidents"] if i["kind"] == "pipeline_hang"]
-    assert hang and hang[0]["detected_after_s"] <= 2.0 and 5.0 < hang[0]["t_s"] < 7.5, hang
+    # the frozen pipeline is hung (40% loss may well silence it for a second too: also a hang)
+    hang = [i for i in summary["incidents"] if i["kind"] == "pipeline_hang" and 5.0 < i["t_s"] < 7.5]
+    assert len(hang) == 1 and hang[0]["detected_after_s"] <= 2.0, summary["incidents"]
     exits = [i for i in summary["incidents"] if i["kind"] == "pipeline_exit"]
     assert exits and exits[0]["detected_after_s"] < 2.0 and exits[0]["t_s"] >= 8.5, exits
     assert summary["pipelines"]["echo"]["container"]["restarts"] >= 1

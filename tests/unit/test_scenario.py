@@ -98,6 +98,19 @@ def test_toml_syntax_error_has_its_line():
     assert "TOML syntax error" in err.message and err.line is not None
 
 
+def test_syntax_error_at_the_end_of_the_file_has_a_line():
+    """tomllib says "at end of document" for an unclosed quote: that is the last line
+    (found by the fuzzer: the error named no line)."""
+    err = error_of(TEXT + "\n'")
+    assert err.line == len((TEXT + "\n'").splitlines()) and "end of document" not in err.message
+
+
+def test_nul_in_a_path_is_a_scenario_error():
+    """Found by the fuzzer: a NUL character reached os.path and raised ValueError."""
+    err = error_of(TEXT.replace('path = "data/iris.csv"', 'path = "data/\\u0000.csv"'))
+    assert err.path == "$.dataset.path" and "NUL" in err.message
+
+
 def test_extra_checks_metric_and_threshold():
     err = error_of(TEXT.replace('"f1"]', '"f11"]'), extra_checks=scenario_checks)
     assert err.path == "$.scoring.metrics" and "'f1'" in err.message
