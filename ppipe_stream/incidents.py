@@ -21,7 +21,7 @@ from typing import IO, Any
 import msgspec
 import structlog
 
-__all__ = ["Incident", "IncidentKind", "IncidentLog"]
+__all__ = ["Incident", "IncidentKind", "IncidentLog", "describe"]
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +116,10 @@ class IncidentLog:
         return [{k: v for k, v in msgspec.to_builtins(i).items() if k not in ("wall_ns", "seen_ns")}
                 for i in self.items]
 
+    def recent(self, n: int = 4) -> list[str]:
+        """The last ``n`` incidents as one line each (the live view shows them)."""
+        return [describe(i) for i in self.summary()[-n:]]
+
     def count(self, kind: IncidentKind, target: str | None = None) -> int:
         return sum(1 for i in self.items if i.kind is kind and (target is None or i.target == target))
 
@@ -123,6 +127,18 @@ class IncidentLog:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+def describe(incident: dict[str, Any]) -> str:
+    """One line for an incident as ``summary.json`` holds it."""
+    text = f"{incident['t_s']:7.2f}s  {incident['kind']}  {incident['target']}"
+    if incident.get("detail"):
+        text += f": {incident['detail']}"
+    if incident.get("detected_after_s") is not None:
+        text += f" (seen after {incident['detected_after_s']:.2f} s)"
+    if incident.get("duration_s") is not None:
+        text += f" (lasted {incident['duration_s']:.2f} s)"
+    return text
 
 
 def _outage(down: Incident, end_ns: int, start_ns: int, *, ended: bool) -> dict[str, Any]:

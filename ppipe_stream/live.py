@@ -3,7 +3,8 @@
 Owns rendering a :class:`Frame` (state, elapsed and planned time, dispatch
 figures, per-pipeline figures, resources) as a rich table: progress, sent rate
 and lag, then the leaderboard, ranked, with p50/p99 and a small p99 trend,
-the first metric, status counts, CPU and memory. Also the conversions that
+the first metric, status counts, CPU and memory; under it the latest incidents
+(faults, outages, exits, restarts, hangs). Also the conversions that
 build a frame from a live run, a ``summary.json`` or a scores-topic snapshot.
 Computes no figure.
 """
@@ -17,6 +18,8 @@ import msgspec
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from .incidents import describe
 
 __all__ = ["Frame", "Trends", "frame_from_summary", "render"]
 
@@ -36,6 +39,7 @@ class Frame(msgspec.Struct, kw_only=True):
     lag_p99_ms: float | None = None
     pipelines: dict[str, dict[str, Any]] = {}
     resources: dict[str, dict[str, float] | None] = {}
+    incidents: list[str] = []  # the latest few, one line each
 
 
 class Trends:
@@ -106,7 +110,8 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
             str(status.get("correct", 0)), str(status.get("incorrect", 0)),
             str(status.get("deadline_exceeded", 0)), str(status.get("missing", 0)), str(bad),
             _num(res.get("cpu_percent")), _num(res.get("memory_mib")))
-    return Group(*parts, table)
+    lines = [Text(line, style="yellow") for line in frame.incidents]
+    return Group(*parts, table, *lines)
 
 
 def frame_from_summary(summary: dict[str, Any]) -> Frame:
@@ -124,7 +129,8 @@ def frame_from_summary(summary: dict[str, Any]) -> Frame:
                  elapsed_s=float(summary.get("duration_s") or 0.0),
                  events_sent=int(dispatch.get("events_sent") or 0),
                  target_rate=dispatch.get("target_rate"), achieved_rate=dispatch.get("achieved_rate"),
-                 lag_p99_ms=(dispatch.get("lag_ms") or {}).get("p99"), pipelines=pipelines)
+                 lag_p99_ms=(dispatch.get("lag_ms") or {}).get("p99"), pipelines=pipelines,
+                 incidents=[describe(i) for i in (summary.get("incidents") or [])[-4:]])
 
 
 def _ms(value: Any) -> str:

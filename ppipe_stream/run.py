@@ -476,7 +476,8 @@ class _Run:
             target_rate=stats.target_rate if stats else None,
             achieved_rate=round(stats.achieved_rate, 1) if stats else None,
             lag_p99_ms=percentiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None,
-            pipelines=self.view.pipelines or {}, resources={r.name: r.stats() for r in self.runners})
+            pipelines=self.view.pipelines or {}, resources={r.name: r.stats() for r in self.runners},
+            incidents=self.incidents.recent())
 
     def _emit(self) -> None:
         try:

@@ -17,6 +17,7 @@ The Docker SDK blocks; every public coroutine here runs it in a worker thread.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -83,6 +84,7 @@ class DockerRunner:
         self._ooms: set[str] = set()  # container ids the engine reported an OOM kill for
         self._events = None
         self._degraded: list[tuple[int, str]] = []  # (container pid, "netem" | "iptables")
+        self._early_exits: list[int | None] = []  # exit codes of replicas that ended on their own
         self.image: str | None = None
         self.incidents: Any = None  # the run's IncidentLog, set by the run
 
@@ -211,10 +213,13 @@ class DockerRunner:
                     "restarts": int(container.attrs.get("RestartCount", 0))}
             before = self._state.get(replica, {})
             if info["status"] in ("exited", "dead") and not self._stopping:
-                info["final"] = True
-                new.append({"replica": replica, **info})
-                log.warning("pipeline.exited_early", pipeline=self.name, replica=replica,
-                            exit_code=info["exit_code"], oom_killed=info["oom_killed"])
+                if before.get("status") not in ("exited", "dead"):  # newly ended
+                    self._early_exits.append(info["exit_code"])
+                    new.append({"replica": replica, **info})
+                    log.warning("pipeline.exited_early", pipeline=self.name, replica=replica,
+                                exit_code=info["exit_code"], oom_killed=info["oom_killed"])
+                # with a restart policy the engine may start it again: keep watching it
+                info["final"] = self.spec.restart == "no"
             if info["restarts"] > before.get("restarts", 0):
                 log.warning("pipeline.restarted", pipeline=self.name, replica=replica,
                             restarts=info["restarts"])
@@ -262,12 +267,16 @@ class DockerRunner:
         return self._containers if replica is None else [self._containers[replica]]
 
     async def kill(self, replica: int | None = None) -> None:
-        """SIGKILL containers, as a crash would: the restart policy applies."""
+        """SIGKILL each container's main process from the host, as a crash would. (An
+        API kill counts as a manual stop, to which the engine applies no restart policy.)"""
         def blocking() -> None:
             for container in self._chosen(replica):
                 try:
-                    container.kill()
-                except Exception as exc:  # noqa: BLE001 - not running: nothing to kill
+                    container.reload()
+                    pid = container.attrs.get("State", {}).get("Pid")
+                    if pid:
+                        os.kill(pid, signal.SIGKILL)
+                except Exception as exc:  # noqa: BLE001 - gone already: nothing to kill
                     log.info("fault.kill_skipped", pipeline=self.name, error=str(exc))
         await anyio.to_thread.run_sync(blocking)
 
@@ -371,11 +380,10 @@ class DockerRunner:
 
     def status(self) -> dict[str, object]:
         states = list(self._state.values())
-        early = [s for s in states if s.get("final")]
         return {
             "restarts": sum(s.get("restarts", 0) for s in states),
             "oom_killed": any(s.get("oom_killed") for s in states),
-            "exit_code": early[0]["exit_code"] if early else None,
+            "exit_code": self._early_exits[0] if self._early_exits else None,
         }
 
 

@@ -66,6 +66,7 @@ class ProcessRunner:
         self._logs: list[IO[bytes]] = []
         self._stopping = False
         self._paused: set[int] = set()
+        self._restarting: set[int] = set()  # replicas between their exit and their new start
         self.exits: list[ReplicaExit] = []
         self.restarts = 0
         self.incidents: Any = None  # the run's IncidentLog, set by the run
@@ -128,12 +129,18 @@ class ProcessRunner:
             code = await process.wait()
             if self._stopping:
                 return
-            self.poll()
             wanted = policy == "always" or (policy == "on-failure" and code != 0)
-            if not wanted or self.restarts >= limit:
+            restart = wanted and self.restarts < limit
+            if restart:
+                self._restarting.add(replica)
+            self.poll()
+            if not restart:
                 return
             began = time.monotonic()
-            self._processes[replica] = await self._spawn(replica)
+            try:
+                self._processes[replica] = await self._spawn(replica)
+            finally:
+                self._restarting.discard(replica)
             self.restarts += 1
             log.warning("pipeline.restarted", pipeline=self.name, replica=replica, restarts=self.restarts)
             if self.incidents is not None:
@@ -178,7 +185,9 @@ class ProcessRunner:
 
     @property
     def running(self) -> int:
-        return sum(1 for p in self._processes if p.returncode is None)
+        """Replicas up, or being started again by the restart policy."""
+        return sum(1 for k, p in enumerate(self._processes)
+                   if p.returncode is None or k in self._restarting)
 
     def last_lines(self, replica: int = 0, count: int = 10) -> str:
         return tail_lines(self.log_path(replica), count)

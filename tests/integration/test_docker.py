@@ -316,3 +316,32 @@ pipeline = "echo"
     # 40% of packets dropped both ways: TCP retransmits (200 ms+) show in the tail
     assert p99(1.5, 4.0) > 150 > p99(0.0, 1.0), (p99(0.0, 1.0), p99(1.5, 4.0))
     assert leftovers(docker_engine, summary["run_id"]) == []
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["ctrl-c", "ctrl-c-twice"])
+def test_interrupt_leaves_no_container_network_or_broker(docker_engine, tmp_path, hard):
+    """Ctrl+C (once: a clean stop; twice: at once) in the middle of a docker run: a
+    readable partial result, and nothing the run created is left running."""
+    import signal
+    import sys
+    import time
+
+    scenario_path = ROOT / "scenarios" / "docker-quickstart.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", str(scenario_path), "--plain",
+                             "--out", str(tmp_path / "run")], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    summary_path = tmp_path / "run" / "summary.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    if hard:
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["complete"] is False and summary["dispatch"]["events_sent"] > 50
+    assert leftovers(docker_engine, summary["run_id"]) == []
