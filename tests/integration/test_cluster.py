@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -242,3 +246,33 @@ def _started_ns(records: list[tuple[int, bytes, dict[str, bytes]]]) -> int:
         if message["type"] == "event" and message["id"] == 0:
             return int(headers[protocol.HEADER_INTENDED_NS])
     raise AssertionError("event 0 is not in the input topic")
+
+
+def test_ppipe_broker_start_three_nodes_and_stop_leaves_nothing(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "broker", "start", "--kind",
+                             "kafka", "--nodes", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("bootstrap="), (line, proc.stderr.read() if proc.poll() else "")
+        bootstrap = line.split("=", 1)[1]
+        addresses = bootstrap.split(",")
+        assert len(addresses) == 3
+        anyio.run(lambda: create_topics(bootstrap, [("cli-rf3", 2)], replication_factor=3))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    for address in addresses:  # every node is gone
+        host, port = address.rsplit(":", 1)
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=1).close()
+
+
+@pytest.mark.parametrize("argv", [["--kind", "tansu", "--nodes", "3"], ["--kind", "kafka", "--nodes", "0"],
+                                  ["--kind", "kafka", "--nodes", "3", "--port", "9092"]])
+def test_ppipe_broker_start_rejects_bad_node_counts(argv):
+    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "broker", "start", *argv],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--nodes" in result.stderr or "--port" in result.stderr
