@@ -156,7 +156,7 @@ def _dataset(path: Path, rows: int) -> None:
 
 @pytest.mark.asyncio
 async def test_leader_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster, tmp_path):
-    rate, seconds, partitions = 250, 15, 3
+    rate, seconds, partitions = 250, 18, 3
     _dataset(tmp_path / "rows.csv", rate * seconds + 1000)
     name = f"failover-{uuid.uuid4().hex[:8]}"
     loaded = loads_scenario(f"""
@@ -188,7 +188,7 @@ acks = "all"
 idempotent = true
 """, file=str(tmp_path / "s.toml"), base_dir=tmp_path)
     run_dir = tmp_path / "run"
-    killer = _LeaderKiller(kafka_cluster, run_dir, after_s=5)
+    killer = _LeaderKiller(kafka_cluster, run_dir, after_s=4)
     killer.start()
     try:
         outcome = await run_scenario(loaded, out=run_dir)
