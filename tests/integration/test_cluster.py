@@ -68,8 +68,9 @@ async def test_cluster_forms_with_three_in_sync_replicas(kafka_cluster, topic_pr
 
 
 @pytest.mark.asyncio
-async def test_killed_leader_is_replaced_and_restart_keeps_its_data(kafka_cluster, topic_prefix):
+async def test_killed_leader_is_replaced_and_restarted_node_rejoins(kafka_cluster, topic_prefix):
     topic = f"{topic_prefix}.fail"
+    bootstrap = kafka_cluster.bootstrap
     await create_topics(kafka_cluster.bootstrap, [(topic, 1)], replication_factor=3)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_cluster.bootstrap, acks="all",
                                 enable_idempotence=True)
@@ -94,8 +95,10 @@ async def test_killed_leader_is_replaced_and_restart_keeps_its_data(kafka_cluste
     with anyio.fail_after(60):
         while leader not in (await kafka_cluster.adescribe(topic))[0].isr:
             await anyio.sleep(0.5)
+    assert kafka_cluster.bootstrap == bootstrap  # same ports
+    assert kafka_cluster.alive() == [1, 2, 3]
     values = [int(v) for _, v, _ in await _read_all(kafka_cluster.bootstrap, topic, 1)]
-    assert values == list(range(200))
+    assert values == list(range(200))  # acks=all + idempotence: once each, in order
 
 
 class _LeaderKiller(threading.Thread):
