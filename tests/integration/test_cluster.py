@@ -101,6 +101,22 @@ async def test_killed_leader_is_replaced_and_restarted_node_rejoins(kafka_cluste
     assert values == list(range(200))  # acks=all + idempotence: once each, in order
 
 
+@pytest.mark.asyncio
+async def test_clean_stop_hands_leadership_over(kafka_cluster, topic_prefix):
+    topic = f"{topic_prefix}.stop"
+    await create_topics(kafka_cluster.bootstrap, [(topic, 1)], replication_factor=3)
+    leader = (await kafka_cluster.adescribe(topic))[0].leader
+    try:
+        await anyio.to_thread.run_sync(kafka_cluster.stop_node, leader)
+        assert leader not in kafka_cluster.alive()
+        with anyio.fail_after(2):  # moved during the shutdown, not after the 4 s session timeout
+            while (await kafka_cluster.adescribe(topic))[0].leader in (leader, -1):
+                await anyio.sleep(0.1)
+    finally:
+        await anyio.to_thread.run_sync(kafka_cluster.restart, leader)
+    assert kafka_cluster.alive() == [1, 2, 3]
+
+
 class _LeaderKiller(threading.Thread):
     """Waits until the run's dispatch has gone on for ``after_s``, then SIGKILLs
     the leader of its input partition 0 (found in the run's log)."""
