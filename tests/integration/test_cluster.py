@@ -251,7 +251,8 @@ idempotent = true
     }
     print("\nfailover figures:", json.dumps(figures))
     assert sent >= rate * seconds * 0.95
-    assert lost == [] and duplicated == {}
+    assert 1 < kill_s < seconds - 5, figures  # mid-run
+    assert lost == [] and duplicated == {} and sum(events.values()) == sent
     assert labels_lost == [] and labels_duplicated == {}
     assert after and all(int(r["answered"]) > 0 for r in after), figures
     assert status["missing"] <= sent * 0.001, figures
