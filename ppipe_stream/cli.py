@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = broker_sub.add_parser("start", help="start a broker in the foreground (Ctrl+C stops it)")
     start.add_argument("--kind", choices=["kafka", "tansu"], default="tansu")
     start.add_argument("--port", type=int, default=None)
+    start.add_argument("--nodes", type=int, default=1, help="kafka only: a cluster of N nodes")
     return parser
 
 
@@ -179,7 +180,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "broker":
         from .brokers import main_broker_start
 
-        return main_broker_start(args.kind, args.port)
+        return main_broker_start(args.kind, args.port, nodes=args.nodes)
     raise UsageError(f"unknown command {args.command!r}")
 
 

@@ -253,7 +253,7 @@ class _Run:
         scenario = self.scenario
         kafka = scenario.kafka
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks=_acks(kafka.acks), enable_idempotence=False,
+            bootstrap_servers=self.bootstrap, acks=_acks(kafka.acks), enable_idempotence=kafka.idempotent,
             linger_ms=max(int(float(kafka.linger) * 1000), 0), max_batch_size=262_144,
             max_request_size=4_194_304)
         await producer.start()

@@ -2,6 +2,7 @@
 
 - ``tansu.py``: the embedded default (``bootstrap = "embedded"``);
 - ``kafka.py``: Apache Kafka, the reference, from Maven Central jars;
+- ``cluster.py``: N Apache Kafka nodes on loopback (replication, broker loss);
 - ``process.py``: the handle of a started broker;
 - ``admin.py``: explicit topic creation and deletion;
 - ``cli.py``: ``ppipe broker start`` / ``python -m ppipe_stream.brokers``.
@@ -9,6 +10,7 @@
 
 from .admin import create_topics, delete_topics, describe_partitions
 from .cli import main_broker_start
+from .cluster import KafkaCluster, start_kafka_cluster
 from .kafka import KAFKA_VERSION, ensure_kafka_jars, start_kafka
 from .process import BrokerKind, RunningBroker, free_port
 from .tansu import start_tansu
@@ -16,6 +18,7 @@ from .tansu import start_tansu
 __all__ = [
     "KAFKA_VERSION",
     "BrokerKind",
+    "KafkaCluster",
     "RunningBroker",
     "create_topics",
     "delete_topics",
@@ -24,5 +27,6 @@ __all__ = [
     "free_port",
     "main_broker_start",
     "start_kafka",
+    "start_kafka_cluster",
     "start_tansu",
 ]

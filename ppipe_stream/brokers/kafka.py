@@ -19,7 +19,8 @@ from pathlib import Path
 from ..errors import BrokerError
 from .process import BrokerKind, RunningBroker, free_port, launch
 
-__all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "start_kafka", "server_properties"]
+__all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "format_storage", "kafka_jvm", "new_cluster_id",
+           "server_properties", "start_kafka"]
 
 KAFKA_VERSION = "4.1.1"
 _POM = Path(__file__).with_name("kafka-pom.xml")
@@ -106,7 +107,6 @@ def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
     formatted one is reused as it is. Without it a temporary dir is made and
     removed on stop.
     """
-    java = _need("java", "install a JDK 17 or newer (apt-get install openjdk-17-jre-headless)")
     libs = ensure_kafka_jars()
     cleanup: list[Path] = []
     if data_dir is None:
@@ -122,23 +122,33 @@ def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
         port = port or free_port()
         config.write_text(server_properties(node_id=1, port=port, controller_port=free_port(),
                                             log_dir=kraft_dir, extra=extra_config))
-    classpath = f"{libs}/*"
     log_path = (log_dir or data_dir) / "broker-kafka.log"
-    log4j = libs.parent / "log4j2.properties"
-    jvm = [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-           f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+    jvm = kafka_jvm(libs)
     if not (kraft_dir / "meta.properties").exists():
-        result = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id or _cluster_id(),
-             "-c", str(config)], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise BrokerError("formatting the Kafka log dir failed",
-                              log_tail="\n".join(result.stderr.splitlines()[-15:]))
+        format_storage(jvm, config, cluster_id or new_cluster_id())
     return launch(BrokerKind.KAFKA, [*jvm, "kafka.Kafka", str(config)], port=port,
                   log_path=log_path, ready_timeout=ready_timeout, cleanup=cleanup)
 
 
-def _cluster_id() -> str:
+def kafka_jvm(libs: Path, *, heap: str = "768m") -> list[str]:
+    """``java`` and its options with Kafka's jars on the class path (no main class yet)."""
+    java = _need("java", "install a JDK 17 or newer (apt-get install openjdk-17-jre-headless)")
+    log4j = libs.parent / "log4j2.properties"
+    return [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+
+
+def format_storage(jvm: list[str], config: Path, cluster_id: str) -> None:
+    """Format the log dir named in ``config`` for ``cluster_id`` (once per node)."""
+    result = subprocess.run(
+        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+        capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise BrokerError("formatting the Kafka log dir failed",
+                          log_tail="\n".join(result.stderr.splitlines()[-15:]))
+
+
+def new_cluster_id() -> str:
     """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
     import base64
 

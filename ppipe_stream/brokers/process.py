@@ -19,7 +19,8 @@ from pathlib import Path
 from ..errors import BrokerError
 from ..procutil import signal_group, tail_lines
 
-__all__ = ["BrokerKind", "RunningBroker", "api_versions_request", "free_port", "launch", "wait_for_kafka_api"]
+__all__ = ["BrokerKind", "RunningBroker", "api_versions_request", "free_port", "launch", "spawn",
+           "wait_for_kafka_api", "wait_ready"]
 
 
 class BrokerKind(enum.StrEnum):
@@ -122,18 +123,31 @@ class RunningBroker:
         return f"RunningBroker({self.kind.value}, {self.bootstrap}, pid={self.pid})"
 
 
+def spawn(kind: BrokerKind, command: list[str], *, port: int, log_path: Path,
+          cleanup: list[Path] | None = None) -> RunningBroker:
+    """Start ``command`` (its output to ``log_path``) in its own process group and
+    return at once, without waiting for readiness (a cluster's nodes must all be
+    started before any of them answers)."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return RunningBroker(kind, f"127.0.0.1:{port}", process, log_path, cleanup=cleanup)
+
+
+def wait_ready(broker: RunningBroker, timeout: float) -> None:
+    """Block until ``broker`` answers on its port; on failure it is stopped."""
+    try:
+        wait_for_kafka_api("127.0.0.1", broker.port, timeout=timeout, process=broker.process,
+                           log_path=broker.log_path)
+    except BaseException:
+        broker.stop()
+        raise
+
+
 def launch(kind: BrokerKind, command: list[str], *, port: int, log_path: Path,
            ready_timeout: float, cleanup: list[Path] | None = None) -> RunningBroker:
     """Start ``command`` (its output to ``log_path``) and return once the Kafka API
     answers on 127.0.0.1:``port``; on failure nothing is left running."""
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    broker = RunningBroker(kind, f"127.0.0.1:{port}", process, log_path, cleanup=cleanup)
-    try:
-        wait_for_kafka_api("127.0.0.1", port, timeout=ready_timeout, process=process,
-                           log_path=log_path)
-    except BaseException:
-        broker.stop()
-        raise
+    broker = spawn(kind, command, port=port, log_path=log_path, cleanup=cleanup)
+    wait_ready(broker, ready_timeout)
     return broker

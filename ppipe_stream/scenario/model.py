@@ -367,6 +367,12 @@ class KafkaSettings(_Base):
     replication_factor: PositiveInt = 1
     acks: Literal["all", "1", "0"] = "1"
     linger: Duration = Duration("2ms")
+    idempotent: bool = False  # the input producer: no duplicates when a send is retried
+
+    def __post_init__(self) -> None:
+        if self.idempotent and self.acks != "all":
+            raise ValueError("`$.kafka.idempotent = true` needs `acks = \"all\"` "
+                             f"(Kafka's idempotent producer requires it; acks is {self.acks!r})")
 
 
 class Scenario(_Base):

@@ -38,3 +38,19 @@ def tansu_broker():
 def broker(request):
     """Each test using this runs on both brokers."""
     return request.getfixturevalue(f"{request.param}_broker")
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster():
+    """Three Apache Kafka nodes on loopback (RF 3, min.insync.replicas 2), once per
+    session. A test that kills or stops a node restarts it before it ends."""
+    from ppipe_stream.brokers.cluster import start_kafka_cluster
+
+    if shutil.which("java") is None or shutil.which("mvn") is None:
+        require_infra("Apache Kafka needs java and mvn")
+    try:
+        cluster = start_kafka_cluster(3)
+    except BrokerError as exc:
+        require_infra(f"the Apache Kafka cluster did not start: {exc}")
+    yield cluster
+    cluster.stop()
