@@ -115,6 +115,7 @@ class FaultInjector:
         self._incidents = incidents
         self._corruptor = corruptor
         self._undo: dict[int, Callable[[], Any]] = {}  # fault index -> what puts it back
+        self._broker_lock = anyio.Lock()  # one broker fault at a time: the next waits for the restart
         self.applied = 0
 
     async def run(self, clock: tuple[int, int]) -> None:
@@ -126,6 +127,13 @@ class FaultInjector:
         _, start_mono = clock
         delay = (start_mono + int(float(fault.at) * 1e9) - time.perf_counter_ns()) / 1e9
         await anyio.sleep(max(delay, 0))
+        if isinstance(fault, (BrokerRestartFault, BrokerStopFault)):
+            async with self._broker_lock:  # a node still coming back is not crashed again
+                await self._apply(index, fault)
+        else:
+            await self._apply(index, fault)
+
+    async def _apply(self, index: int, fault: Any) -> None:
         what = _describe(fault)
         self._incidents.record(IncidentKind.FAULT, _target(fault), what)
         self.applied += 1

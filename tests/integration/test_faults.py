@@ -96,6 +96,17 @@ def incidents(summary: dict, kind: str) -> list[dict]:
     return [i for i in summary["incidents"] if i["kind"] == kind]
 
 
+def figures(test: str, summary: dict, **extra) -> None:
+    """One line of what a fault did (shown with ``pytest -s``; quoted in closing notes)."""
+    status = next(iter(summary["pipelines"].values()))["status"]
+    seen = {i["kind"]: i.get("detected_after_s") for i in summary["incidents"]
+            if i.get("detected_after_s") is not None}
+    print(f"\nFIGURES {test}: sent={summary['dispatch']['events_sent']} missing={status['missing']} "
+          f"duplicate={status['duplicate']} detected_after_s={seen} "
+          f"outages={[o['duration_s'] for o in summary['broker']['outages']]} "
+          f"lag_max_ms={summary['dispatch']['lag_ms']['max']} " + " ".join(f"{k}={v}" for k, v in extra.items()))
+
+
 def answered_ids(messages: list[dict]) -> list[int]:
     return [m["id"] for m in messages if m.get("type") == "prediction"]
 
@@ -119,8 +130,8 @@ async def test_broker_restart_mid_run_loses_no_acknowledged_event(tmp_path):
         time.sleep(2.0)
         restarted.append(start_kafka(data_dir=tmp_path / "kafka-data"))
 
-    loaded = scenario(tmp_path, bootstrap=broker.bootstrap, rate=100, duration="12s", drain="15s",
-                      deadline="20s")
+    loaded = scenario(tmp_path, bootstrap=broker.bootstrap, rate=100, duration="20s", drain="15s",
+                      deadline="30s")
     thread = threading.Thread(target=crash_and_restart)
     try:
         thread.start()
@@ -129,10 +140,12 @@ async def test_broker_restart_mid_run_loses_no_acknowledged_event(tmp_path):
         summary = outcome.summary
         assert outcome.complete, summary.get("error")
         sent = summary["dispatch"]["events_sent"]
-        assert sent >= 1150  # 12 s at 100/s: the dispatcher caught up after the outage
+        assert sent >= 1950  # 20 s at 100/s: the dispatcher caught up after the outage
         events = [m["id"] for m in await read_topic(restarted[0].bootstrap,
                                                     f"ppipe.{outcome.summary['run_id']}.input", 2)
                   if m["type"] == "event"]
+        figures("broker_restart(external)", summary, lost=len(set(range(sent)) - set(events)),
+                input_duplicates=len(events) - len(set(events)))
         assert set(events) == set(range(sent)), "acknowledged events lost"
         # acks=1 without idempotence: a batch written just before the kill may be sent
         # twice on retry (exactly-once is the idempotent cluster test's); at most a batch
@@ -146,10 +159,10 @@ async def test_broker_restart_mid_run_loses_no_acknowledged_event(tmp_path):
         rows = timeline(outcome.folder)
         assert any(float(r["broker_down_s"]) > 0 for r in rows)
         assert any("broker_down" in r["incidents"] for r in rows)
-        after = [r for r in rows if float(r["time_s"]) > outages[0]["end_s"] + 1]
+        after = [r for r in rows if float(r["time_s"]) >= outages[0]["end_s"] - 0.5]
         assert sum(int(r["answered"]) for r in after) > 0, "answers kept being scored after the restart"
-        figures = summary["pipelines"]["echo"]["status"]
-        assert figures["missing"] == 0, figures
+        status = summary["pipelines"]["echo"]["status"]
+        assert status["missing"] == 0, status
     finally:
         thread.join()
         for node in [broker, *restarted]:
@@ -171,6 +184,7 @@ async def test_crash_without_restart_counts_the_missing_exactly(tansu_broker, tm
     answered = set(answered_ids(await read_topic(tansu_broker.bootstrap,
                                                  f"ppipe.{outcome.summary['run_id']}.output.echo", 2)))
     status = summary["pipelines"]["echo"]["status"]
+    figures("kill(no restart)", summary, expected_missing=sent - len(answered & set(range(sent))))
     assert status["missing"] == sent - len(answered & set(range(sent)))
     assert status["missing"] > 200  # ~3 s at 100/s went unanswered
     assert summary["pipelines"]["echo"]["container"]["exit_code"] == -9
@@ -197,6 +211,8 @@ async def test_crash_is_restarted_by_policy_and_counted_exactly(tansu_broker, tm
                                         f"ppipe.{outcome.summary['run_id']}.output.echo", 2))
     distinct = set(ids) & set(range(sent))
     status = summary["pipelines"]["echo"]["status"]
+    figures("kill(restart)", summary, expected_missing=sent - len(distinct),
+            expected_duplicates=len(ids) - len(set(ids)))
     assert status["missing"] == sent - len(distinct)
     assert status["duplicate"] == len(ids) - len(set(ids))
     assert status["correct"] + status["incorrect"] + status["deadline_exceeded"] == len(distinct)
@@ -213,6 +229,7 @@ async def test_hang_is_detected_within_two_seconds_and_recovers(tansu_broker, tm
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     hangs = incidents(summary, "pipeline_hang")
+    figures("pause", summary)
     assert len(hangs) == 1, summary["incidents"]
     assert hangs[0]["detected_after_s"] <= 2.0
     assert 2.0 < hangs[0]["t_s"] <= 4.0
@@ -235,6 +252,7 @@ async def test_hung_pipeline_is_restarted_when_asked(tansu_broker, tmp_path):
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     kinds = [i["kind"] for i in summary["incidents"]]
+    figures("pause(on_hang=restart)", summary)
     assert "pipeline_hang" in kinds and "pipeline_restart" in kinds, kinds
     assert kinds.index("pipeline_hang") < kinds.index("pipeline_restart")
     assert summary["pipelines"]["echo"]["container"]["restarts"] == 1
@@ -244,15 +262,18 @@ async def test_hung_pipeline_is_restarted_when_asked(tansu_broker, tmp_path):
 @pytest.mark.asyncio
 async def test_embedded_kafka_broker_faults_show_in_timeline_and_summary(tmp_path):
     """[[faults]] on the run's own Apache Kafka: a crash-restart and a clean stop for
-    2 s; the run completes, answers resume, both outages are reported."""
-    loaded = scenario(tmp_path, bootstrap="embedded", duration="14s", drain="15s", deadline="20s",
+    2 s; the run completes, answers resume, both outages are reported. The stop is
+    due while the node may still be coming back from the crash (a slow JVM start):
+    it waits for it, so the two outages stay two."""
+    loaded = scenario(tmp_path, bootstrap="embedded", duration="16s", drain="15s", deadline="30s",
                       kafka='embedded = "kafka"',
                       faults='[[faults]]\nat = "2s"\naction = "broker_restart"\n'
-                             '[[faults]]\nat = "8s"\naction = "broker_stop"\nduration = "2s"\n')
+                             '[[faults]]\nat = "6s"\naction = "broker_stop"\nduration = "2s"\n')
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     assert outcome.complete, summary.get("error")
     assert summary["broker"]["kind"] == "kafka"
+    figures("broker_restart+broker_stop(embedded)", summary)
     outages = summary["broker"]["outages"]
     assert len(outages) == 2 and all(o["ended"] for o in outages), outages
     assert outages[0]["start_s"] == pytest.approx(2.0, abs=1.0)
@@ -281,5 +302,6 @@ async def test_corrupt_rows_reach_the_pipeline_and_are_counted(tansu_broker, tmp
                                           f"ppipe.{outcome.summary['run_id']}.input", 2)
               if m["type"] == "event"]
     spoiled = [m for m in events if None in m["features"].values()]
+    figures("corrupt", summary, rows_corrupted=corrupted, spoiled_in_topic=len(spoiled))
     assert len(spoiled) == corrupted
     assert summary["pipelines"]["echo"]["status"]["missing"] == 0
