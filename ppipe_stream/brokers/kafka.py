@@ -14,12 +14,14 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BrokerError
 from .process import BrokerKind, RunningBroker, free_port, launch
 
-__all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "start_kafka", "server_properties"]
+__all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "format_storage", "java_command", "server_properties",
+           "start_kafka"]
 
 KAFKA_VERSION = "4.1.1"
 _POM = Path(__file__).with_name("kafka-pom.xml")
@@ -122,20 +124,33 @@ def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
         port = port or free_port()
         config.write_text(server_properties(node_id=1, port=port, controller_port=free_port(),
                                             log_dir=kraft_dir, extra=extra_config))
-    classpath = f"{libs}/*"
     log_path = (log_dir or data_dir) / "broker-kafka.log"
-    log4j = libs.parent / "log4j2.properties"
-    jvm = [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-           f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+    jvm = java_command(java, libs)
     if not (kraft_dir / "meta.properties").exists():
-        result = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id or _cluster_id(),
-             "-c", str(config)], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise BrokerError("formatting the Kafka log dir failed",
-                              log_tail="\n".join(result.stderr.splitlines()[-15:]))
+        format_storage(jvm, config, cluster_id or _cluster_id())
     return launch(BrokerKind.KAFKA, [*jvm, "kafka.Kafka", str(config)], port=port,
                   log_path=log_path, ready_timeout=ready_timeout, cleanup=cleanup)
+
+
+def java_command(java: str, libs: Path) -> list[str]:
+    """The JVM command line (up to the main class) that runs Kafka's jars."""
+    log4j = libs.parent / "log4j2.properties"
+    return [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+
+
+def format_storage(jvm: list[str], config: Path, cluster_id: str, *,
+                   scram: Sequence[str] = ()) -> None:
+    """Format the log dir named in ``config``; each ``scram`` entry is a
+    ``SCRAM-SHA-256=[name=...,password=...]`` credential added at format time.
+    The error names no credential (its arguments are never shown)."""
+    extra = [arg for entry in scram for arg in ("--add-scram", entry)]
+    result = subprocess.run(
+        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *extra],
+        capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise BrokerError("formatting the Kafka log dir failed",
+                          log_tail="\n".join(result.stderr.splitlines()[-15:]))
 
 
 def _cluster_id() -> str:

@@ -1,0 +1,163 @@
+"""Runs against a real Apache Kafka that only speaks SASL_SSL (tests/integration/conftest.py's
+``secure_kafka``): PLAIN and SCRAM logins score every event; a wrong password fails in one
+line; the password is written nowhere (run folder, log, report, error); plaintext is refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+
+from ppipe_stream.brokers import create_topics
+from ppipe_stream.errors import BrokerError
+from ppipe_stream.run import run_scenario
+from ppipe_stream.scenario import load_scenario
+from ppipe_stream.security import PLAINTEXT, ClientSecurity, describe_failure
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = 120
+
+_SCENARIO = """
+name = "secure"
+seed = 3
+[dataset]
+source = "csv"
+path = "rows.csv"
+target = "label"
+[load]
+profile = "constant"
+rate = 60
+count = {events}
+drain = "5s"
+[labels]
+delay = "200ms"
+[[pipelines]]
+name = "echo"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.echo"]
+[scoring]
+deadline = "3s"
+[kafka]
+bootstrap = "{bootstrap}"
+partitions = 2
+[kafka.security]
+protocol = "SASL_SSL"
+sasl_mechanism = "{mechanism}"
+username = "alice"
+{password_line}
+ca_file = "tls/ca.pem"
+"""
+
+
+def _write(tmp_path: Path, broker, mechanism: str, password_line: str) -> Path:
+    """A scenario folder: the rows (every label "echo", what the echo pipeline answers),
+    the broker's CA under a relative path, and the scenario file."""
+    with open(tmp_path / "rows.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["x", "label"])
+        writer.writerows([i, "echo"] for i in range(EVENTS))
+    (tmp_path / "tls").mkdir()
+    shutil.copy(broker.ca_file, tmp_path / "tls" / "ca.pem")
+    path = tmp_path / "scenario.toml"
+    path.write_text(_SCENARIO.format(events=EVENTS, bootstrap=broker.bootstrap, mechanism=mechanism,
+                                     password_line=password_line))
+    return path
+
+
+def _hits(folder: Path, secret: str) -> list[str]:
+    """Every file under ``folder`` whose bytes contain ``secret``."""
+    needle = secret.encode()
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def _password(broker) -> str:
+    return broker.users["alice"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mechanism,literal", [("PLAIN", True), ("SCRAM-SHA-256", False),
+                                               ("SCRAM-SHA-512", False)])
+async def test_run_over_sasl_ssl_scores_every_event(secure_kafka, tmp_path, monkeypatch,
+                                                    mechanism, literal):
+    password = _password(secure_kafka)
+    if literal:
+        line = f'password = "{password}"'
+    else:
+        monkeypatch.setenv("PPIPE_TEST_KAFKA_PASSWORD", password)
+        line = 'password_env = "PPIPE_TEST_KAFKA_PASSWORD"'
+    loaded = load_scenario(_write(tmp_path, secure_kafka, mechanism, line))
+    run_dir = tmp_path / "run"
+    outcome = await run_scenario(loaded, out=run_dir)
+    assert outcome.complete, outcome.error
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["dispatch"]["events_sent"] == EVENTS
+    status = summary["pipelines"]["echo"]["status"]
+    assert status["correct"] == EVENTS, status
+    assert status["missing"] == 0
+    assert _hits(run_dir, password) == []
+    written = (run_dir / "scenario.toml").read_text()
+    assert ('password = "***"' in written) is literal
+    assert (run_dir / "report.html").exists()
+
+
+@pytest.mark.asyncio
+async def test_wrong_password_fails_in_one_line_without_the_password(secure_kafka, tmp_path):
+    wrong = "not-the-password-7f3a9c"
+    loaded = load_scenario(_write(tmp_path, secure_kafka, "SCRAM-SHA-256", f'password = "{wrong}"'))
+    run_dir = tmp_path / "run"
+    with pytest.raises(BrokerError) as failure:
+        await run_scenario(loaded, out=run_dir)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "refused the SCRAM-SHA-256 login of user 'alice'" in message
+    assert wrong not in message and _password(secure_kafka) not in message
+    assert _hits(run_dir, wrong) == []
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["complete"] is False and "refused" in summary["error"]
+
+
+def test_wrong_password_cli_prints_one_line(secure_kafka, tmp_path):
+    """As a user sees it: ``ppipe run`` exits 1 with one error line, no traceback."""
+    wrong = "not-the-password-cli-41b2"
+    path = _write(tmp_path, secure_kafka, "PLAIN", 'password_env = "PPIPE_TEST_KAFKA_PASSWORD"')
+    env = {**os.environ, "PPIPE_TEST_KAFKA_PASSWORD": wrong, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "refused the PLAIN login" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert wrong not in result.stdout + result.stderr
+    assert _hits(tmp_path / "run", wrong) == []
+
+
+@pytest.mark.asyncio
+async def test_plaintext_client_is_refused(secure_kafka):
+    """The broker really is secure: no plaintext client, no TLS client without a login."""
+    producer = AIOKafkaProducer(bootstrap_servers=secure_kafka.bootstrap, request_timeout_ms=5000)
+    with pytest.raises(KafkaConnectionError):
+        await producer.start()
+    await producer.stop()
+    with pytest.raises(BrokerError, match="closed the connection"):
+        await create_topics(secure_kafka.bootstrap, [("t.plain", 1)], timeout=10)
+    tls_only = ClientSecurity("SSL", ca_file=str(secure_kafka.ca_file))
+    assert await describe_failure(secure_kafka.bootstrap, tls_only) is not None
+    untrusted = ClientSecurity("SASL_SSL", sasl_mechanism="PLAIN", username="alice",
+                               password=_password(secure_kafka))  # the system CAs: not ours
+    why = await describe_failure(secure_kafka.bootstrap, untrusted)
+    assert why is not None and "certificate" in why
+    good = ClientSecurity("SASL_SSL", sasl_mechanism="SCRAM-SHA-512", username="alice",
+                          password=_password(secure_kafka), ca_file=str(secure_kafka.ca_file))
+    assert await describe_failure(secure_kafka.bootstrap, good) is None
+    assert PLAINTEXT.kafka_kwargs() == {}
