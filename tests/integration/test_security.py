@@ -4,7 +4,9 @@ line; the password is written nowhere (run folder, log, report, error); plaintex
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import io
 import json
 import os
 import shutil
@@ -16,11 +18,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from rich.console import Console
+
+from ppipe_stream.bench.raw import raw_latency_ms
 from ppipe_stream.brokers import create_topics
 from ppipe_stream.errors import BrokerError
 from ppipe_stream.run import run_scenario
 from ppipe_stream.scenario import load_scenario
 from ppipe_stream.security import PLAINTEXT, ClientSecurity, describe_failure
+from ppipe_stream.tail import tail_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -84,6 +90,11 @@ def _password(broker) -> str:
     return broker.users["alice"]
 
 
+def _client(broker, mechanism: str) -> ClientSecurity:
+    return ClientSecurity("SASL_SSL", sasl_mechanism=mechanism, username="alice",
+                          password=_password(broker), ca_file=str(broker.ca_file))
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("mechanism,literal", [("PLAIN", True), ("SCRAM-SHA-256", False),
                                                ("SCRAM-SHA-512", False)])
@@ -108,6 +119,14 @@ async def test_run_over_sasl_ssl_scores_every_event(secure_kafka, tmp_path, monk
     written = (run_dir / "scenario.toml").read_text()
     assert ('password = "***"' in written) is literal
     assert (run_dir / "report.html").exists()
+    # `ppipe tail --bootstrap` of the same run, logged in from PPIPE_SECURITY_* like a pipeline
+    for key, value in _client(secure_kafka, mechanism).env().items():
+        monkeypatch.setenv(f"PPIPE_SECURITY_{key}", value)
+    shown = io.StringIO()
+    last = await asyncio.to_thread(tail_topic, secure_kafka.bootstrap, summary["run_id"],
+                                   console=Console(file=shown, width=120), timeout_s=60)
+    assert last is not None and last.state == "done" and last.events_sent == EVENTS
+    assert password not in shown.getvalue()
 
 
 @pytest.mark.asyncio
@@ -161,3 +180,11 @@ async def test_plaintext_client_is_refused(secure_kafka):
                           password=_password(secure_kafka), ca_file=str(secure_kafka.ca_file))
     assert await describe_failure(secure_kafka.bootstrap, good) is None
     assert PLAINTEXT.kafka_kwargs() == {}
+
+
+@pytest.mark.asyncio
+async def test_bench_raw_baseline_over_sasl_ssl(secure_kafka, topic_prefix):
+    latencies = await raw_latency_ms(secure_kafka.bootstrap, topic=f"{topic_prefix}.raw", rate=100,
+                                     seconds=1.0, partitions=1, warmup_s=0.2,
+                                     security=_client(secure_kafka, "SCRAM-SHA-256"))
+    assert len(latencies) >= 80 and float(latencies.max()) < 5000
