@@ -188,3 +188,51 @@ async def test_bench_raw_baseline_over_sasl_ssl(secure_kafka, topic_prefix):
                                      seconds=1.0, partitions=1, warmup_s=0.2,
                                      security=_client(secure_kafka, "SCRAM-SHA-256"))
     assert len(latencies) >= 80 and float(latencies.max()) < 5000
+
+
+@pytest.mark.asyncio
+async def test_external_pipeline_is_shown_everything_but_the_password(secure_kafka, tmp_path,
+                                                                      monkeypatch):
+    """The external runner writes the environment to the run folder: the password is left
+    out (the user sets it), and with it set the pipeline logs in and is scored."""
+    import shlex
+
+    import anyio
+
+    password = _password(secure_kafka)
+    monkeypatch.setenv("PPIPE_TEST_KAFKA_PASSWORD", password)
+    path = _write(tmp_path, secure_kafka, "SCRAM-SHA-256",
+                  'password_env = "PPIPE_TEST_KAFKA_PASSWORD"')
+    text = path.read_text().replace('runtime = "process"\ncommand = ["python", "-m", '
+                                    '"ppipe_stream.examples.echo"]',
+                                    'runtime = "external"\nready_timeout = "60s"')
+    path.write_text(text)
+    loaded = load_scenario(path)
+    run_dir = tmp_path / "run"
+    env_file = run_dir / "pipeline-echo.env"
+    outcome = None
+    process = None
+
+    async def run() -> None:
+        nonlocal outcome
+        outcome = await run_scenario(loaded, out=run_dir)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        with anyio.fail_after(60):
+            while not env_file.exists():
+                await anyio.sleep(0.1)
+        shown = dict(shlex.split(line)[1].split("=", 1) for line in env_file.read_text().splitlines())
+        assert "PPIPE_SECURITY_SASL_PASSWORD" not in shown
+        assert shown["PPIPE_SECURITY_SASL_USERNAME"] == "alice"
+        env = {**os.environ, **shown, "PPIPE_SECURITY_SASL_PASSWORD": password,
+               "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen([sys.executable, "-m", "ppipe_stream.examples.echo"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert outcome is not None and outcome.complete
+        assert outcome.summary["pipelines"]["echo"]["status"]["correct"] == EVENTS
+        assert _hits(run_dir, password) == []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
