@@ -94,7 +94,7 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
     scenario = loaded.scenario
     security = _client_security(loaded)
     folder = RunFolder.create(scenario.name, out=out, root=runs_root)
-    configure_logging(folder.path)
+    configure_logging(folder.path, secrets=security.secrets)
     folder.write_text("scenario.toml", dump_scenario(scenario))
     run = _Run(loaded, folder, on_update or (lambda view: None), security)
     try:

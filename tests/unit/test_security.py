@@ -166,3 +166,32 @@ def test_plaintext_is_the_default_and_adds_nothing():
     assert ClientSecurity.from_env({}) is PLAINTEXT
     assert _load("").scenario.kafka.security is None
     assert "security" not in dump_scenario(_load("").scenario)
+
+
+def test_log_never_holds_a_secret_whoever_logs_it(tmp_path, capsys):
+    import logging
+
+    import structlog
+
+    from ppipe_stream.logs import close_logging, configure_logging
+
+    secret = 'pa"ss\\word-' + SECRET  # characters JSON escapes, too
+    configure_logging(tmp_path, secrets=[secret, ""])
+    try:
+        log = structlog.get_logger("t")
+        log.warning("login.detail", detail=f"with {secret}", nested={"pw": secret})
+        try:
+            raise ValueError(f"bad {secret}")
+        except ValueError as exc:
+            log.error("run.failed", exc_info=exc)
+        logging.getLogger("aiokafka").error("connect %s failed", secret)
+        try:
+            raise RuntimeError(secret)
+        except RuntimeError:
+            logging.getLogger("aiokafka").exception("boom")
+    finally:
+        close_logging()
+    written = (tmp_path / "log.jsonl").read_text()
+    assert "login.detail" in written and "connect" in written and "***" in written
+    assert SECRET not in written
+    assert SECRET not in capsys.readouterr().err
