@@ -1,14 +1,16 @@
-"""A throwaway secure Apache Kafka: one KRaft node with a SASL_SSL listener on loopback.
+"""A throwaway secure Apache Kafka: one KRaft node with secured listeners only, on loopback.
 
 Owns what a test (or a user trying the security settings) needs to talk to a
-cluster that refuses plaintext: a fresh certificate authority and a broker
-certificate for 127.0.0.1/localhost made with ``openssl`` (PEM keystores,
-which Kafka reads as ``ssl.keystore.type=PEM``), a ``SASL_SSL`` listener with
-PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 enabled, the PLAIN users in the
-listener's JAAS config and the SCRAM credentials added when the log dir is
-formatted. The controller listener stays PLAINTEXT on loopback. Everything
-lives in a temporary folder removed on stop. Readiness is an ApiVersions
-request over TLS (allowed before SASL authentication).
+cluster that refuses plaintext: a fresh certificate authority, a broker
+certificate for 127.0.0.1/localhost and a client certificate, made with
+``openssl`` (PEM keystores, which Kafka reads as ``ssl.keystore.type=PEM``);
+three listeners: ``SASL_SSL`` (the bootstrap), ``SASL_PLAINTEXT`` and ``SSL``
+requiring a client certificate (mTLS); PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
+enabled, the PLAIN users in each SASL listener's JAAS config and the SCRAM
+credentials added when the log dir is formatted. The controller listener
+stays PLAINTEXT on loopback. Everything lives in a temporary folder removed
+on stop. Readiness is an ApiVersions request over TLS (allowed before SASL
+authentication).
 """
 
 from __future__ import annotations
@@ -33,13 +35,20 @@ _ADMIN = "ppipe-broker"  # the broker's own PLAIN identity (inter-broker listene
 
 
 class SecureKafka(RunningBroker):
-    """A running SASL_SSL Kafka: ``bootstrap``, the CA that signed it (``ca_file``)
-    and the users that may log in (``users``: name -> password)."""
+    """A running secure Kafka: ``bootstrap`` (SASL_SSL), ``sasl_plaintext_bootstrap``,
+    ``mtls_bootstrap`` (SSL with a required client certificate: ``client_cert``,
+    ``client_key``), the CA that signed every certificate (``ca_file``) and the
+    users that may log in (``users``: name -> password)."""
 
-    def __init__(self, *args, ca_file: Path, users: Mapping[str, str], **kwargs) -> None:
+    def __init__(self, *args, ca_file: Path, users: Mapping[str, str], sasl_plaintext_port: int,
+                 mtls_port: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.ca_file = ca_file
+        self.client_cert = ca_file.with_name("client.crt")
+        self.client_key = ca_file.with_name("client.key")
         self.users = dict(users)
+        self.sasl_plaintext_bootstrap = f"127.0.0.1:{sasl_plaintext_port}"
+        self.mtls_bootstrap = f"127.0.0.1:{mtls_port}"
 
     def __repr__(self) -> str:  # never the passwords
         return f"SecureKafka({self.bootstrap}, users={sorted(self.users)}, pid={self.pid})"
@@ -53,8 +62,9 @@ def _openssl(openssl: str, *args: str, cwd: Path) -> None:
 
 
 def make_certificates(folder: Path) -> tuple[Path, Path]:
-    """A new CA (``ca.pem``) and a broker keystore (``broker.pem``: unencrypted
-    PKCS#8 key + certificate for IP 127.0.0.1 and DNS localhost) in ``folder``."""
+    """A new CA (``ca.pem``), a broker keystore (``broker.pem``: unencrypted
+    PKCS#8 key + certificate for IP 127.0.0.1 and DNS localhost) and a client
+    certificate (``client.crt``, ``client.key``) in ``folder``."""
     openssl = _need("openssl", "apt-get install openssl")
     folder.mkdir(parents=True, exist_ok=True)
     _openssl(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
@@ -64,6 +74,10 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     _openssl(openssl, "x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
              "-CAcreateserial", "-out", "broker.crt", "-days", "7", "-extfile", "san.ext", cwd=folder)
+    _openssl(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key",
+             "-out", "client.csr", "-subj", "/CN=ppipe-client", cwd=folder)
+    _openssl(openssl, "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "client.crt", "-days", "7", cwd=folder)
     keystore = folder / "broker.pem"
     keystore.write_text((folder / "broker.key").read_text() + (folder / "broker.crt").read_text())
     keystore.chmod(0o600)
@@ -77,21 +91,30 @@ def _jaas_plain(users: Mapping[str, str], broker_password: str) -> str:
             f"{entries};")
 
 
-def secure_properties(*, port: int, ca_file: Path, keystore: Path, users: Mapping[str, str],
-                      broker_password: str) -> dict[str, str]:
-    """The settings that turn server_properties' PLAINTEXT listener into SASL_SSL."""
+def secure_properties(*, ports: Mapping[str, int], controller: int, ca_file: Path, keystore: Path,
+                      users: Mapping[str, str], broker_password: str) -> dict[str, str]:
+    """The settings that replace server_properties' PLAINTEXT listener by secured ones:
+    ``ports`` maps the listeners SASL_SSL, SASL_PLAINTEXT and MTLS (SSL) to ports."""
     scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-    listener = _LISTENER.lower()
-    return {
-        "listeners": f"{_LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{{controller}}",
-        "advertised.listeners": f"{_LISTENER}://127.0.0.1:{port}",
+    listeners = ",".join(f"{name}://127.0.0.1:{port}" for name, port in ports.items())
+    props = {
+        "listeners": f"{listeners},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": listeners,
         "inter.broker.listener.name": _LISTENER,
-        "listener.security.protocol.map": f"{_LISTENER}:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(
+            [f"{name}:{'SSL' if name == 'MTLS' else name}" for name in ports]
+            + ["CONTROLLER:PLAINTEXT"]),
         "sasl.enabled.mechanisms": ",".join(MECHANISMS),
         "sasl.mechanism.inter.broker.protocol": "PLAIN",
-        f"listener.name.{listener}.plain.sasl.jaas.config": _jaas_plain(users, broker_password),
-        f"listener.name.{listener}.scram-sha-256.sasl.jaas.config": scram_jaas,
-        f"listener.name.{listener}.scram-sha-512.sasl.jaas.config": scram_jaas,
+        "listener.name.mtls.ssl.client.auth": "required",
+    }
+    for name in ports:
+        if name.startswith("SASL_"):
+            listener = name.lower()
+            props[f"listener.name.{listener}.plain.sasl.jaas.config"] = _jaas_plain(users, broker_password)
+            props[f"listener.name.{listener}.scram-sha-256.sasl.jaas.config"] = scram_jaas
+            props[f"listener.name.{listener}.scram-sha-512.sasl.jaas.config"] = scram_jaas
+    return props | {
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(keystore),
         "ssl.truststore.type": "PEM",
@@ -141,11 +164,11 @@ def start_secure_kafka(users: Mapping[str, str], *, log_dir: Path | None = None,
     data_dir = Path(tempfile.mkdtemp(prefix="ppipe-kafka-secure-"))
     try:
         ca_file, keystore = make_certificates(data_dir / "tls")
-        port, controller = free_port(), free_port()
+        ports = {_LISTENER: free_port(), "SASL_PLAINTEXT": free_port(), "MTLS": free_port()}
+        port, controller = ports[_LISTENER], free_port()
         broker_password = secrets.token_hex(16)
-        extra = secure_properties(port=port, ca_file=ca_file, keystore=keystore, users=users,
-                                  broker_password=broker_password)
-        extra["listeners"] = extra["listeners"].format(controller=controller)
+        extra = secure_properties(ports=ports, controller=controller, ca_file=ca_file,
+                                  keystore=keystore, users=users, broker_password=broker_password)
         config = data_dir / "server.properties"
         config.write_text(server_properties(node_id=1, port=port, controller_port=controller,
                                             log_dir=data_dir / "kraft-logs", extra=extra))
@@ -164,7 +187,8 @@ def start_secure_kafka(users: Mapping[str, str], *, log_dir: Path | None = None,
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
     broker = SecureKafka(BrokerKind.KAFKA, f"127.0.0.1:{port}", process, log_path,
-                         cleanup=[data_dir], ca_file=ca_file, users=users)
+                         cleanup=[data_dir], ca_file=ca_file, users=users,
+                         sasl_plaintext_port=ports["SASL_PLAINTEXT"], mtls_port=ports["MTLS"])
     try:
         wait_for_tls_kafka(port, ca_file, timeout=ready_timeout, process=process, log_path=log_path)
     except BaseException:

@@ -57,26 +57,30 @@ deadline = "3s"
 bootstrap = "{bootstrap}"
 partitions = 2
 [kafka.security]
-protocol = "SASL_SSL"
-sasl_mechanism = "{mechanism}"
-username = "alice"
-{password_line}
-ca_file = "tls/ca.pem"
+{security}
 """
 
 
-def _write(tmp_path: Path, broker, mechanism: str, password_line: str) -> Path:
+def _sasl_ssl(mechanism: str, password_line: str) -> str:
+    return (f'protocol = "SASL_SSL"\nsasl_mechanism = "{mechanism}"\nusername = "alice"\n'
+            f'{password_line}\nca_file = "tls/ca.pem"')
+
+
+def _write(tmp_path: Path, broker, mechanism: str, password_line: str, *,
+           security: str | None = None, bootstrap: str | None = None) -> Path:
     """A scenario folder: the rows (every label "echo", what the echo pipeline answers),
-    the broker's CA under a relative path, and the scenario file."""
+    the broker's CA and client certificate under relative paths, and the scenario file."""
     with open(tmp_path / "rows.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["x", "label"])
         writer.writerows([i, "echo"] for i in range(EVENTS))
     (tmp_path / "tls").mkdir()
-    shutil.copy(broker.ca_file, tmp_path / "tls" / "ca.pem")
+    for source in (broker.ca_file, broker.client_cert, broker.client_key):
+        shutil.copy(source, tmp_path / "tls" / source.name)
+    (tmp_path / "tls" / "ca.pem").chmod(0o644)
     path = tmp_path / "scenario.toml"
-    path.write_text(_SCENARIO.format(events=EVENTS, bootstrap=broker.bootstrap, mechanism=mechanism,
-                                     password_line=password_line))
+    path.write_text(_SCENARIO.format(events=EVENTS, bootstrap=bootstrap or broker.bootstrap,
+                                     security=security or _sasl_ssl(mechanism, password_line)))
     return path
 
 
@@ -236,3 +240,36 @@ async def test_external_pipeline_is_shown_everything_but_the_password(secure_kaf
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("listener", ["SASL_PLAINTEXT", "MTLS"])
+async def test_run_over_sasl_plaintext_and_mutual_tls(secure_kafka, tmp_path, listener):
+    """The other two protocols: SASL without TLS, and TLS with a client certificate
+    (the broker's SSL listener requires one)."""
+    if listener == "SASL_PLAINTEXT":
+        bootstrap = secure_kafka.sasl_plaintext_bootstrap
+        security = (f'protocol = "SASL_PLAINTEXT"\nsasl_mechanism = "SCRAM-SHA-256"\n'
+                    f'username = "alice"\npassword = "{_password(secure_kafka)}"')
+    else:
+        bootstrap = secure_kafka.mtls_bootstrap
+        security = ('protocol = "SSL"\nca_file = "tls/ca.pem"\ncert_file = "tls/client.crt"\n'
+                    'key_file = "tls/client.key"')
+    loaded = load_scenario(_write(tmp_path, secure_kafka, "", "", security=security,
+                                  bootstrap=bootstrap))
+    run_dir = tmp_path / "run"
+    outcome = await run_scenario(loaded, out=run_dir)
+    assert outcome.complete, outcome.error
+    status = outcome.summary["pipelines"]["echo"]["status"]
+    assert status["correct"] == EVENTS and status["missing"] == 0, status
+    assert _hits(run_dir, _password(secure_kafka)) == []
+
+
+@pytest.mark.asyncio
+async def test_mutual_tls_listener_refuses_a_client_without_a_certificate(secure_kafka):
+    bare = ClientSecurity("SSL", ca_file=str(secure_kafka.ca_file))
+    assert await describe_failure(secure_kafka.mtls_bootstrap, bare) is not None
+    with_cert = ClientSecurity("SSL", ca_file=str(secure_kafka.ca_file),
+                               cert_file=str(secure_kafka.client_cert),
+                               key_file=str(secure_kafka.client_key))
+    assert await describe_failure(secure_kafka.mtls_bootstrap, with_cert) is None
