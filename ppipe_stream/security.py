@@ -196,8 +196,10 @@ async def describe_failure(bootstrap: str, security: ClientSecurity, *,
                     f"{security.username!r} ({_first_line(exc)}); check [kafka.security] "
                     "username, password and sasl_mechanism")
         if "closed" in str(exc).lower():
+            certificate = " or it wants a client certificate (cert_file, key_file)" \
+                if security.tls and not security.cert_file else ""
             return (f"the broker closed the connection; its listener may not be "
-                    f"{security.protocol} (check [kafka.security] protocol)")
+                    f"{security.protocol}{certificate} (check [kafka.security] protocol)")
         return f"{name}: {_first_line(exc)}"
     except OSError as exc:
         return f"cannot connect: {exc.strerror or exc}"

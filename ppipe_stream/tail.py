@@ -28,6 +28,7 @@ __all__ = ["tail_folder", "tail_topic"]
 
 _FINAL_STATES = {"done", "interrupted"}
 QUIET_S = 30.0
+TLS_CLOSE_S = 0.2
 
 
 def _show(frames: Iterator[Frame], console: Console) -> Frame | None:
@@ -141,6 +142,8 @@ def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: floa
             if not task.done():
                 task.cancel()
                 loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+            if security.tls:  # let the TLS connections' close handshakes finish first
+                loop.run_until_complete(asyncio.sleep(TLS_CLOSE_S))
             loop.close()
 
     return _show(frames(), console)
