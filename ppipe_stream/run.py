@@ -471,8 +471,9 @@ def _client_security(loaded: LoadedScenario) -> ClientSecurity:
     try:
         return ClientSecurity.resolve(loaded.scenario.kafka.security, base_dir=loaded.base_dir)
     except SecretMissing as exc:
-        raise ScenarioError(str(loaded.path), str(exc), path="$.kafka.security.password_env",
-                            hint=f"export {exc.variable}=... before the run") from None
+        raise ScenarioError(str(loaded.path), str(exc), path=f"$.kafka.security.{exc.key}",
+                            hint=f"export {exc.variable}=... before the run" if exc.variable
+                            else None) from None
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

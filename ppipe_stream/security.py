@@ -24,17 +24,22 @@ from typing import Any
 __all__ = ["ClientSecurity", "ENV_PREFIX", "PLAINTEXT", "SecretMissing", "describe_failure"]
 
 ENV_PREFIX = "PPIPE_SECURITY_"
+REDACTED = "***"  # a password as written anywhere (scenario/model.py's Security.redacted())
 _TRUE = ("1", "true", "yes", "on")
 
 
 class SecretMissing(Exception):
-    """Raised by :meth:`ClientSecurity.resolve` when ``password_env`` names a
-    variable that is not set; the caller turns it into a one-line PpipeError."""
+    """Raised by :meth:`ClientSecurity.resolve` when the password cannot be had:
+    ``password_env`` names a variable that is not set, or ``password`` is the
+    ``***`` of a run folder's redacted copy. ``key`` is the scenario key to fix;
+    the caller turns it into a one-line PpipeError."""
 
-    def __init__(self, variable: str) -> None:
+    def __init__(self, variable: str | None, *, key: str = "password_env",
+                 message: str | None = None) -> None:
         self.variable = variable
-        super().__init__(f"environment variable {variable} (named by [kafka.security] password_env) "
-                         "is not set")
+        self.key = key
+        super().__init__(message or f"environment variable {variable} (named by [kafka.security] "
+                         "password_env) is not set")
 
 
 class ClientSecurity:
@@ -67,6 +72,10 @@ class ClientSecurity:
             return PLAINTEXT
         environ = os.environ if environ is None else environ
         password = settings.password
+        if password == REDACTED:
+            raise SecretMissing(None, key="password", message=(
+                f"[kafka.security] password is {REDACTED!r}: this is a run folder's copy, "
+                "which never holds the password; use password_env"))
         if settings.password_env is not None:
             password = environ.get(settings.password_env)
             if password is None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from ..security import REDACTED
 from ..units import Duration
 
 __all__ = [
@@ -327,9 +328,6 @@ class CommandSpec(_Base):
             from ..proctor.expressions import compile_expression
 
             compile_expression(self.expression)
-
-
-REDACTED = "***"
 
 
 class Security(_Base):

@@ -195,3 +195,12 @@ def test_log_never_holds_a_secret_whoever_logs_it(tmp_path, capsys):
     assert "login.detail" in written and "connect" in written and "***" in written
     assert SECRET not in written
     assert SECRET not in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_a_run_folders_redacted_copy_says_so_instead_of_failing_to_log_in(tmp_path):
+    written = dump_scenario(_load(_literal()).scenario)
+    copy = loads_scenario(written, file=str(tmp_path / "scenario.toml"), base_dir=tmp_path)
+    with pytest.raises(ScenarioError, match="run folder's copy.*use password_env") as failure:
+        await run_scenario(copy, runs_root=tmp_path / "runs")
+    assert failure.value.path == "$.kafka.security.password"
