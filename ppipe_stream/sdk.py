@@ -3,7 +3,9 @@
 Owns the pipeline side of protocol v1 (docs/protocol.md): the environment it is
 started with, the Kafka loop (input events and labels in the pipeline's group,
 every command on the control topic), the `received_ns` / `emitted_ns` stamps,
-the rows kept for `validate`, and the replies. It must not import the harness
+the rows kept for `validate`, and the replies. A secured cluster's login
+(``PPIPE_SECURITY_*``: SASL PLAIN/SCRAM, TLS) is read by
+``PipelineConfig.from_env`` and used by all three of its Kafka clients. It must not import the harness
 (runner, scorer, dispatcher): a pipeline depends on this module alone.
 
     from ppipe_stream.sdk import Pipeline
