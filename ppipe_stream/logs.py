@@ -2,14 +2,18 @@
 and warnings (pretty) on standard error.
 
 Owns structlog's configuration and routing of the standard library's loggers
-(aiokafka) into the same file. Nothing here decides *what* is logged.
+(aiokafka) into the same file, and the last guard on secrets: every value
+given as ``secrets`` (the Kafka password) is replaced by ``***`` in whatever
+is written, whoever logged it. Nothing here decides *what* is logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
+from collections.abc import Iterable
 from typing import IO, Any
 
 import structlog
@@ -18,6 +22,59 @@ __all__ = ["configure_logging", "close_logging"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _state: dict[str, Any] = {"file": None, "handler": None}
+REDACTED = "***"
+
+
+def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as written, and as it reads inside a repr, a JSON string, or both."""
+    forms: set[str] = set()
+    for secret in secrets:
+        as_repr = repr(secret)[1:-1]
+        forms.update((secret, as_repr, json.dumps(secret)[1:-1], json.dumps(as_repr)[1:-1]))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _redact_text(text: str, forms: tuple[str, ...]) -> str:
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def _redact_value(value: Any, forms: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return _redact_text(value, forms)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, forms) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact_value(v, forms) for v in value)
+    return value  # an exception is made text by dict_tracebacks, and redacted after it
+
+
+def _redactor(secrets: tuple[str, ...]):
+    """A structlog processor (last, on the rendered line) and a logging filter in one."""
+
+    def processor(logger: Any, method: str, line: str) -> str:
+        return _redact_text(line, secrets)
+
+    return processor
+
+
+class _RedactFilter(logging.Filter):
+    """Formats a stdlib record (aiokafka's) once, with every secret replaced."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = _redact_text(message, self._secrets)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        if record.exc_info and any(s in logging.Formatter().formatException(record.exc_info)
+                                   for s in self._secrets):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _console_tee(min_level: int):
@@ -32,10 +89,12 @@ def _console_tee(min_level: int):
     return tee
 
 
-def configure_logging(run_dir: Path | None, *, console_level: str = "warning") -> None:
+def configure_logging(run_dir: Path | None, *, console_level: str = "warning",
+                      secrets: Iterable[str] = ()) -> None:
     """Send structlog events to ``run_dir/log.jsonl`` (when given) and those at
-    ``console_level`` or above to standard error."""
+    ``console_level`` or above to standard error; ``secrets`` never reach either."""
     close_logging()
+    hidden = _forms(tuple(s for s in secrets if s))
     sink: IO[str]
     if run_dir is not None:
         sink = open(run_dir / "log.jsonl", "a", buffering=1, encoding="utf-8")  # noqa: SIM115
@@ -44,6 +103,8 @@ def configure_logging(run_dir: Path | None, *, console_level: str = "warning") -
         handler.setFormatter(logging.Formatter(
             '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
             '"event": %(message)r}'))
+        if hidden:
+            handler.addFilter(_RedactFilter(hidden))
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.WARNING)
@@ -56,13 +117,25 @@ def configure_logging(run_dir: Path | None, *, console_level: str = "warning") -
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([_redact_events(hidden)] if hidden else []),
             _console_tee(_LEVELS[console_level]),
             structlog.processors.dict_tracebacks,
+            *([_redact_events(hidden)] if hidden else []),
             structlog.processors.JSONRenderer(),
+            *([_redactor(hidden)] if hidden else []),
         ],
         logger_factory=structlog.PrintLoggerFactory(sink),
         cache_logger_on_first_use=False,
     )
+
+
+def _redact_events(forms: tuple[str, ...]):
+    """Every string in an event (nested too) with every secret replaced."""
+
+    def processor(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        return {key: _redact_value(value, forms) for key, value in event_dict.items()}
+
+    return processor
 
 
 def close_logging() -> None:

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from anyio.abc import TaskStatus
 
 from . import protocol
+from .security import PLAINTEXT, ClientSecurity
 
 __all__ = ["OutputReader"]
 
@@ -31,8 +32,9 @@ class OutputReader:
     """Consumes the output topics; start with ``tg.start(reader.run)``."""
 
     def __init__(self, bootstrap: str, topics: dict[str, str], *, partitions: int,
-                 fetch_max_wait_ms: int = 5) -> None:
+                 fetch_max_wait_ms: int = 5, security: ClientSecurity | None = None) -> None:
         self._bootstrap = bootstrap
+        self._security = security or PLAINTEXT
         self._pipeline_of = dict(topics)  # topic -> pipeline name
         self._partitions = partitions  # every output topic has this many (the harness made them)
         self._fetch_max_wait_ms = fetch_max_wait_ms
@@ -49,7 +51,8 @@ class OutputReader:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=None, auto_offset_reset="earliest",
             enable_auto_commit=False, fetch_max_wait_ms=self._fetch_max_wait_ms,
-            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024,
+            **self._security.kafka_kwargs())
         await consumer.start()
         self._consumer = consumer
         partitions = [TopicPartition(topic, p) for topic in self._pipeline_of

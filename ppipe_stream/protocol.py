@@ -128,7 +128,8 @@ def pipeline_env(
     task: str,
     security: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment a pipeline is started with (protocol.md)."""
+    """The environment a pipeline is started with (protocol.md). ``security`` holds
+    the ``PPIPE_SECURITY_*`` variables without their prefix (``ClientSecurity.env()``)."""
     env = {
         "PPIPE_BOOTSTRAP": bootstrap,
         "PPIPE_INPUT_TOPIC": topics.input,

@@ -31,7 +31,7 @@ from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
 from .dispatcher import Dispatcher
-from .errors import PipelineError, PpipeError, RunError, UsageError
+from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError
 from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
 from .incidents import IncidentLog
@@ -47,6 +47,7 @@ from .scenario.faults import CorruptFault, NetworkFault
 from .schedule import build_schedule
 from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 from .scoring.thresholds import settled_failures
+from .security import ClientSecurity, SecretMissing
 from .supervision import HangWatch
 from .validity import judge_validity
 
@@ -98,10 +99,11 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
                        runs_root: Path = Path("runs")) -> RunOutcome:
     """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder."""
     scenario = loaded.scenario
+    security = _client_security(loaded)
     folder = RunFolder.create(scenario.name, out=out, root=runs_root)
-    configure_logging(folder.path)
+    configure_logging(folder.path, secrets=security.secrets)
     folder.write_text("scenario.toml", dump_scenario(scenario))
-    run = _Run(loaded, folder, on_update or (lambda view: None))
+    run = _Run(loaded, folder, on_update or (lambda view: None), security)
     try:
         return await run.execute()
     finally:
@@ -111,8 +113,9 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
 
 class _Run:
     def __init__(self, loaded: LoadedScenario, folder: RunFolder,
-                 on_update: Callable[[Frame], None]) -> None:
+                 on_update: Callable[[Frame], None], security: ClientSecurity) -> None:
         self.loaded = loaded
+        self.security = security
         self.scenario = loaded.scenario
         self.folder = folder
         self.on_update = on_update
@@ -225,7 +228,8 @@ class _Run:
         names = [(self.topics.input, kafka.partitions), (self.topics.control, 1),
                  (self.topics.scores, 1)]
         names += [(self.topics.output(p.name), kafka.partitions) for p in self.scenario.pipelines]
-        await create_topics(self.bootstrap, names, replication_factor=kafka.replication_factor)
+        await create_topics(self.bootstrap, names, replication_factor=kafka.replication_factor,
+                            security=self.security)
 
     async def _start_sandbox(self, stack: AsyncExitStack) -> None:
         """Docker pipelines live on an internal network whose only other member is
@@ -255,14 +259,15 @@ class _Run:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, acks=_acks(kafka.acks), enable_idempotence=kafka.idempotent,
             linger_ms=max(int(float(kafka.linger) * 1000), 0), max_batch_size=262_144,
-            max_request_size=4_194_304)
+            max_request_size=4_194_304, **self.security.kafka_kwargs())
         await producer.start()
         stack.push_async_callback(self._shielded, producer.stop)
         reader = OutputReader(self.bootstrap, {self.topics.output(p.name): p.name
                                                for p in scenario.pipelines},
-                              partitions=kafka.partitions)
+                              partitions=kafka.partitions, security=self.security)
         async with anyio.create_task_group() as tg:
-            await tg.start(BrokerWatch(self.bootstrap, self.incidents).run)
+            tls = self.security.protocol in ("SSL", "SASL_SSL")  # a TLS listener takes no plaintext probe
+            await tg.start(BrokerWatch(self.bootstrap, self.incidents, tls=tls).run)
             await tg.start(reader.run)
             stack.push_async_callback(self._shielded, reader.stop)
             await self._start_pipelines(stack)
@@ -313,7 +318,11 @@ class _Run:
         for spec in scenario.pipelines:
             env = protocol.pipeline_env(bootstrap=self.bootstrap, topics=self.topics,
                                         pipeline=spec.name, run_id=self.folder.run_id,
-                                        task=scenario.scoring.task)
+                                        task=scenario.scoring.task, security=self.security.env())
+            if isinstance(spec, ExternalPipeline) and env.pop("PPIPE_SECURITY_SASL_PASSWORD", None):
+                # its environment is written to the run folder: the secret stays out
+                log.warning("pipeline.external_secret", pipeline=spec.name,
+                            hint="set PPIPE_SECURITY_SASL_PASSWORD yourself; it is not written out")
             runner = self._runner(spec, env)
             runner.incidents = self.incidents
             await runner.start()
@@ -544,6 +553,16 @@ class _Run:
             write_report([self.folder.path])
         except Exception:  # noqa: BLE001 - the figures are safe in summary.json already
             log.exception("report.failed")
+
+
+def _client_security(loaded: LoadedScenario) -> ClientSecurity:
+    """The run's resolved [kafka.security]; a missing password_env is a one-line error."""
+    try:
+        return ClientSecurity.resolve(loaded.scenario.kafka.security, base_dir=loaded.base_dir)
+    except SecretMissing as exc:
+        raise ScenarioError(str(loaded.path), str(exc), path=f"$.kafka.security.{exc.key}",
+                            hint=f"export {exc.variable}=... before the run" if exc.variable
+                            else None) from None
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

@@ -3,7 +3,9 @@
 Owns the pipeline side of protocol v1 (docs/protocol.md): the environment it is
 started with, the Kafka loop (input events and labels in the pipeline's group,
 every command on the control topic), the `received_ns` / `emitted_ns` stamps,
-the rows kept for `validate`, and the replies. It must not import the harness
+the rows kept for `validate`, and the replies. A secured cluster's login
+(``PPIPE_SECURITY_*``: SASL PLAIN/SCRAM, TLS) is read by
+``PipelineConfig.from_env`` and used by all three of its Kafka clients. It must not import the harness
 (runner, scorer, dispatcher): a pipeline depends on this module alone.
 
     from ppipe_stream.sdk import Pipeline
@@ -36,6 +38,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from . import protocol
+from .security import PLAINTEXT, ClientSecurity
 
 __all__ = ["Pipeline", "PipelineConfig"]
 
@@ -55,6 +58,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str = ""
     pipeline: str = "pipeline"
     task: str = "classification"
+    security: ClientSecurity = PLAINTEXT  # from PPIPE_SECURITY_* (docs/protocol.md)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "PipelineConfig":
@@ -72,6 +76,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
             run_id=env.get("PPIPE_RUN_ID", ""),
             pipeline=env.get("PPIPE_PIPELINE", "pipeline"),
             task=env.get("PPIPE_TASK", "classification"),
+            security=ClientSecurity.from_env(env),
         )
 
 
@@ -137,17 +142,18 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
+        secure = config.security.kafka_kwargs
         producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, linger_ms=self._linger_ms,
-                                    acks=1, enable_idempotence=False)
+                                    acks=1, enable_idempotence=False, **secure())
         inputs = AIOKafkaConsumer(
             config.input_topic, bootstrap_servers=config.bootstrap, group_id=config.group_id,
             auto_offset_reset="earliest", enable_auto_commit=True,
             fetch_max_wait_ms=self._fetch_max_wait_ms, session_timeout_ms=6000,
-            heartbeat_interval_ms=500, max_poll_records=2000,
+            heartbeat_interval_ms=500, max_poll_records=2000, **secure(),
         )
         control = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, group_id=None,
                                    auto_offset_reset="earliest",
-                                   fetch_max_wait_ms=max(self._fetch_max_wait_ms, 20))
+                                   fetch_max_wait_ms=max(self._fetch_max_wait_ms, 20), **secure())
         await producer.start()
         await inputs.start()
         await control.start()

@@ -3,7 +3,8 @@
 Owns following a run two ways: a run folder (``summary.json``, rewritten every
 second while the run goes, read until it says ``complete``), or the run's
 scores topic on its broker (``--bootstrap`` and ``--run``: each message is a
-live-view frame) until the run is done. Draws with :mod:`ppipe_stream.live`:
+live-view frame) until the run is done; a secured cluster's login is read from
+the same ``PPIPE_SECURITY_*`` variables a pipeline is given (docs/security.md). Draws with :mod:`ppipe_stream.live`:
 redrawn in a terminal, plain lines otherwise. Ctrl+C stops watching, never the run.
 """
 
@@ -21,11 +22,13 @@ from rich.live import Live
 
 from .errors import UsageError
 from .live import Frame, Trends, frame_from_summary, render
+from .security import ClientSecurity, describe_failure
 
 __all__ = ["tail_folder", "tail_topic"]
 
 _FINAL_STATES = {"done", "interrupted"}
 QUIET_S = 30.0
+TLS_CLOSE_S = 0.2
 
 
 def _show(frames: Iterator[Frame], console: Console) -> Frame | None:
@@ -75,8 +78,11 @@ def tail_folder(folder: Path, *, console: Console, poll_s: float = 1.0,
     return _show(frames(), console)
 
 
-def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: float = 3600) -> Frame | None:
-    """Follow the run's scores topic (``ppipe.<run_id>.scores``) until it is done."""
+def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: float = 3600,
+               security: ClientSecurity | None = None) -> Frame | None:
+    """Follow the run's scores topic (``ppipe.<run_id>.scores``) until it is done.
+    ``security`` defaults to what ``PPIPE_SECURITY_*`` in the environment say."""
+    security = security or ClientSecurity.from_env()
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.errors import KafkaError
 
@@ -85,11 +91,14 @@ def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: floa
 
     async def consume() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    request_timeout_ms=10_000)
+                                    request_timeout_ms=10_000, **security.kafka_kwargs())
         try:
             await consumer.start()
         except (KafkaError, OSError) as exc:
-            raise UsageError(f"cannot reach the broker at {bootstrap}: {exc}") from None
+            await consumer.stop()
+            why = await describe_failure(bootstrap, security) or exc
+            raise UsageError(f"cannot reach the broker at {bootstrap} ({security.describe()}): "
+                             f"{why}") from None
         try:
             consumer.assign([TopicPartition(topic, 0)])
             end = time.monotonic() + timeout_s
@@ -133,6 +142,8 @@ def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: floa
             if not task.done():
                 task.cancel()
                 loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+            if security.tls:  # let the TLS connections' close handshakes finish first
+                loop.run_until_complete(asyncio.sleep(TLS_CLOSE_S))
             loop.close()
 
     return _show(frames(), console)

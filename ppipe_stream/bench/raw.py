@@ -15,19 +15,22 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ..brokers import create_topics
+from ..security import PLAINTEXT, ClientSecurity
 
 __all__ = ["paced_round_trip_ms", "raw_latency_ms"]
 
 
 async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: str, rate: float,
                               seconds: float, partitions: int = 4, warmup_s: float = 1.0,
-                              linger_ms: int = 2, fetch_max_wait_ms: int = 5) -> np.ndarray:
+                              linger_ms: int = 2, fetch_max_wait_ms: int = 5,
+                              security: ClientSecurity = PLAINTEXT) -> np.ndarray:
     """Send ``rate * seconds`` values to ``send_topic`` open loop, each its intended send
     time, and read them back from ``read_topic`` (the same topic, or what an echo in
     between writes); latencies in ms, warm-up left out."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                fetch_max_wait_ms=fetch_max_wait_ms)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
+                                fetch_max_wait_ms=fetch_max_wait_ms, **security.kafka_kwargs())
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1,
+                                **security.kafka_kwargs())
     await consumer.start()
     await producer.start()
     try:
@@ -61,9 +64,10 @@ async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: st
 
 async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: float,
                          partitions: int = 4, warmup_s: float = 1.0, linger_ms: int = 2,
-                         fetch_max_wait_ms: int = 5) -> np.ndarray:
+                         fetch_max_wait_ms: int = 5, security: ClientSecurity = PLAINTEXT) -> np.ndarray:
     """One hop: a plain producer to a plain consumer on ``topic`` (created here)."""
-    await create_topics(bootstrap, [(topic, partitions)])
+    await create_topics(bootstrap, [(topic, partitions)], security=security)
     return await paced_round_trip_ms(bootstrap, send_topic=topic, read_topic=topic, rate=rate,
                                      seconds=seconds, partitions=partitions, warmup_s=warmup_s,
-                                     linger_ms=linger_ms, fetch_max_wait_ms=fetch_max_wait_ms)
+                                     linger_ms=linger_ms, fetch_max_wait_ms=fetch_max_wait_ms,
+                                     security=security)

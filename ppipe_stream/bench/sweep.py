@@ -111,8 +111,12 @@ async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: 
     result.sustained = not reasons
     result.why = "; ".join(reasons) or "sustained"
     if raw_bootstrap is not None:
+        from ..security import ClientSecurity
+
+        security = ClientSecurity.resolve(scenario.kafka.security, base_dir=loaded.base_dir)
         raw = await raw_latency_ms(raw_bootstrap, topic=f"ppipe.bench.raw.{folder.name}", rate=rate,
-                                   seconds=seconds, partitions=scenario.kafka.partitions, warmup_s=warmup)
+                                   seconds=seconds, partitions=scenario.kafka.partitions, warmup_s=warmup,
+                                   security=security)
         result.raw_p50_ms, result.raw_p99_ms, result.raw_p999_ms = (
             round(float(np.percentile(raw, q)), 3) for q in (50, 99, 99.9))
     return result

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BrokerError
@@ -138,10 +139,14 @@ def kafka_jvm(libs: Path, *, heap: str = "768m") -> list[str]:
             f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
 
 
-def format_storage(jvm: list[str], config: Path, cluster_id: str) -> None:
-    """Format the log dir named in ``config`` for ``cluster_id`` (once per node)."""
+def format_storage(jvm: list[str], config: Path, cluster_id: str, *,
+                   scram: Sequence[str] = ()) -> None:
+    """Format the log dir named in ``config`` for ``cluster_id`` (once per node); each
+    ``scram`` entry is a ``SCRAM-SHA-256=[name=...,password=...]`` credential added at
+    format time. The error names no credential (its arguments are never shown)."""
+    extra = [arg for entry in scram for arg in ("--add-scram", entry)]
     result = subprocess.run(
-        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *extra],
         capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise BrokerError("formatting the Kafka log dir failed",

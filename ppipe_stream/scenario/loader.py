@@ -79,7 +79,7 @@ def loads_scenario(text: str, *, file: str = "<string>", base_dir: Path = Path("
     except msgspec.ValidationError as exc:
         raise _explain(exc, text, file) from None
     loaded = LoadedScenario(scenario, Path(file), base_dir)
-    problems = _dataset_problems(loaded)
+    problems = _dataset_problems(loaded) + _security_problems(loaded)
     if extra_checks is not None:
         problems += extra_checks(scenario)
     if problems:
@@ -97,6 +97,17 @@ def _dataset_problems(loaded: LoadedScenario) -> list[tuple[str, str]]:
         if not full.is_file():
             return [("$.dataset.path", f"dataset file {dataset.path!r} not found (looked at {full})")]
     return []
+
+
+def _security_problems(loaded: LoadedScenario) -> list[tuple[str, str]]:
+    security = loaded.scenario.kafka.security
+    problems = []
+    for key in ("ca_file", "cert_file", "key_file"):
+        relative = getattr(security, key, None) if security is not None else None
+        if relative and not loaded.resolve(relative).is_file():
+            problems.append((f"$.kafka.security.{key}",
+                             f"{key} {relative!r} not found (looked at {loaded.resolve(relative)})"))
+    return problems
 
 
 def _explain(exc: msgspec.ValidationError, text: str, file: str) -> ScenarioError:
@@ -122,7 +133,7 @@ def _explain(exc: msgspec.ValidationError, text: str, file: str) -> ScenarioErro
         return ScenarioError(file, message, path=f"{path}.{key}" if path != "$" else f"$.{key}",
                              line=line)
     elif bad_tag and path.rsplit(".", 1)[-1] in ("profile", "runtime", "source", "task", "acks",
-                                                 "on_bad_row"):
+                                                 "on_bad_row", "protocol", "sasl_mechanism"):
         allowed = _allowed_values(path)
         value = bad_tag.group("value")
         close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
@@ -256,7 +267,12 @@ def _prefix(candidate: list[Any], steps: list[Any]) -> bool:
 
 
 def dump_scenario(scenario: Scenario) -> str:
-    """TOML of the scenario as run: every default filled in, None left out."""
+    """TOML of the scenario as run: every default filled in, None left out, and a
+    literal ``[kafka.security] password`` written as ``***`` (never the secret)."""
+    security = scenario.kafka.security
+    if security is not None:
+        kafka = msgspec.structs.replace(scenario.kafka, security=security.redacted())
+        scenario = msgspec.structs.replace(scenario, kafka=kafka)
     data = msgspec.to_builtins(scenario, enc_hook=enc_hook)
     return tomli_w.dumps(_drop_none(data))
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from ..security import REDACTED
 from ..units import Duration
 from .faults import Fault, check_faults
 
@@ -38,6 +39,7 @@ __all__ = [
     "Scoring",
     "Tolerance",
     "KafkaSettings",
+    "Security",
     "CommandSpec",
     "Validity",
     "PositiveRate",
@@ -358,6 +360,69 @@ class CommandSpec(_Base):
             compile_expression(self.expression)
 
 
+class Security(_Base):
+    """How every Kafka client of the run (the harness's and the pipelines') logs
+    in: Kafka's ``security.protocol``, SASL PLAIN or SCRAM, and TLS. The password
+    is best named by ``password_env`` (read from the environment at run time) so
+    the scenario file can be shared; ``repr`` never shows it. Paths are as
+    written (relative to the scenario's folder), resolved by ``security.py``."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: str | None = None
+    password_env: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    check_hostname: bool = True
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    def __post_init__(self) -> None:
+        # messages name keys, never values: a password must not reach an error
+        if self.password is not None and self.password_env is not None:
+            raise ValueError("give `password` or `password_env`, not both")
+        if self.sasl:
+            lacking = [key for key, value in (("sasl_mechanism", self.sasl_mechanism),
+                                              ("username", self.username)) if not value]
+            if self.password is None and self.password_env is None:
+                lacking.append("password_env (or password)")
+            if lacking:
+                raise ValueError(f"protocol {self.protocol!r} needs {', '.join(lacking)}")
+        else:
+            given = [key for key in ("sasl_mechanism", "username", "password", "password_env")
+                     if getattr(self, key) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for protocol SASL_PLAINTEXT or SASL_SSL")
+        if not self.tls:
+            given = [key for key in ("ca_file", "cert_file", "key_file") if getattr(self, key)]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for protocol SSL or SASL_SSL")
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("`key_file` needs `cert_file` (the client certificate)")
+
+    def redacted(self) -> "Security":
+        """The same settings with a literal password replaced by ``***``."""
+        if self.password is None:
+            return self
+        return msgspec.structs.replace(self, password=REDACTED)
+
+    def __repr__(self) -> str:
+        shown = msgspec.structs.asdict(self.redacted())
+        return "Security(" + ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None) + ")"
+
+    def __rich_repr__(self):
+        for key, value in msgspec.structs.asdict(self.redacted()).items():
+            yield key, value
+
+
 class KafkaSettings(_Base):
     """Which broker, and how the run's topics and producers are set up."""
 
@@ -368,11 +433,16 @@ class KafkaSettings(_Base):
     acks: Literal["all", "1", "0"] = "1"
     linger: Duration = Duration("2ms")
     idempotent: bool = False  # the input producer: no duplicates when a send is retried
+    security: Security | None = None
 
     def __post_init__(self) -> None:
         if self.idempotent and self.acks != "all":
             raise ValueError("`$.kafka.idempotent = true` needs `acks = \"all\"` "
                              f"(Kafka's idempotent producer requires it; acks is {self.acks!r})")
+        if self.security is not None and self.security.protocol != "PLAINTEXT" \
+                and self.bootstrap == "embedded":
+            raise ValueError("`security` is for an existing cluster: the embedded broker is "
+                             "plaintext on loopback; set `bootstrap`")
 
 
 class Scenario(_Base):

@@ -54,3 +54,21 @@ def kafka_cluster():
         require_infra(f"the Apache Kafka cluster did not start: {exc}")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka():
+    """Apache Kafka with only a SASL_SSL listener (PLAIN, SCRAM-SHA-256/512) signed by
+    a throwaway CA; ``.users`` holds one user with a random password, ``.ca_file`` the CA."""
+    import secrets
+
+    from ppipe_stream.brokers.secure import start_secure_kafka
+
+    if shutil.which("java") is None or shutil.which("mvn") is None or shutil.which("openssl") is None:
+        require_infra("a SASL_SSL Apache Kafka needs java, mvn and openssl")
+    try:
+        broker = start_secure_kafka({"alice": f"pw-{secrets.token_hex(12)}"})
+    except BrokerError as exc:
+        require_infra(f"the SASL_SSL Apache Kafka did not start: {exc}")
+    yield broker
+    broker.stop()
