@@ -266,8 +266,8 @@ class _Run:
                                                for p in scenario.pipelines},
                               partitions=kafka.partitions, security=self.security)
         async with anyio.create_task_group() as tg:
-            tls = self.security.protocol in ("SSL", "SASL_SSL")  # a TLS listener takes no plaintext probe
-            await tg.start(BrokerWatch(self.bootstrap, self.incidents, tls=tls).run)
+            # a TLS listener cannot read a plaintext probe: it is probed by connecting
+            await tg.start(BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls).run)
             await tg.start(reader.run)
             stack.push_async_callback(self._shielded, reader.stop)
             await self._start_pipelines(stack)
