@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -85,10 +86,17 @@ class Pipeline:
 
     ``keep`` bounds how many ingested rows are held (for learning from delayed
     labels and answering ``validate``); the oldest are dropped first.
+    ``on_error``: when a handler raises on one event or label, ``"skip"`` (the
+    default) prints the first tracebacks to stderr, leaves that event unanswered
+    (the scorer counts it missing) and goes on; ``"raise"`` ends the pipeline.
+    A bad row must not cost every event after it.
     """
 
     def __init__(self, *, keep: int = 200_000, fetch_max_wait_ms: int = 5,
-                 linger_ms: int = 1) -> None:
+                 linger_ms: int = 1, on_error: str = "skip") -> None:
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
+        self._on_error = on_error
         self._predict: PredictFn | None = None
         self._learn: LearnFn | None = None
         self._commands: dict[str, CommandFn] = {}
@@ -100,6 +108,7 @@ class Pipeline:
         self._assigned: asyncio.Event | None = None
         self.events_seen = 0
         self.labels_seen = 0
+        self.handler_errors = 0
 
     # -- registration -------------------------------------------------------
     def predict(self, fn: PredictFn) -> PredictFn:
@@ -198,9 +207,13 @@ class Pipeline:
                         rows[message.id] = message.features
                         if len(rows) > keep:
                             rows.popitem(last=False)
+                        try:
+                            prediction = predict(message.features)
+                        except Exception:  # noqa: BLE001 - counted and reported in _failed
+                            self._failed("predict", message.id)
+                            continue
                         answer = protocol.Prediction(
-                            id=message.id, prediction=predict(message.features),
-                            received_ns=received)
+                            id=message.id, prediction=prediction, received_ns=received)
                         answer.emitted_ns = time.time_ns()
                         futures.append(await producer.send(
                             topic, protocol.encode(answer), key=record.key,
@@ -209,9 +222,23 @@ class Pipeline:
                         self.labels_seen += 1
                         features = rows.get(message.id)
                         if learn is not None and features is not None:
-                            learn(features, message.label)
+                            try:
+                                learn(features, message.label)
+                            except Exception:  # noqa: BLE001 - counted and reported in _failed
+                                self._failed("learn", message.id)
             if futures:
                 await asyncio.gather(*futures)
+
+    def _failed(self, handler: str, event_id: int) -> None:
+        """A handler raised: re-raise with ``on_error="raise"``, else report and go on."""
+        if self._on_error == "raise":
+            raise
+        self.handler_errors += 1
+        if self.handler_errors <= 5:
+            print(f"ppipe sdk: {handler} failed on event {event_id} (left unanswered):\n"
+                  f"{traceback.format_exc()}", file=sys.stderr)
+        elif self.handler_errors in (10, 100) or self.handler_errors % 1000 == 0:
+            print(f"ppipe sdk: {self.handler_errors} handler errors so far", file=sys.stderr)
 
     async def _control_loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                             config: PipelineConfig) -> None:

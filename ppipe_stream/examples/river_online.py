@@ -3,7 +3,8 @@
 Classification: standard scaling into a multiclass logistic regression
 (one-vs-rest); regression: scaling into a linear regression. Until the first
 label arrives it answers with ``None``-free defaults (the most recent label
-seen, or 0).
+seen, or 0). A value that is missing or not a number (a corrupted row) is
+left out of the row: river's models take a missing feature as it is.
 """
 
 from __future__ import annotations
@@ -30,14 +31,18 @@ def main() -> None:
     app = Pipeline()
     fallback: dict[str, object] = {"label": 0.0 if task == "regression" else ""}
 
+    def numbers(features):
+        return {k: v for k, v in features.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
     @app.predict
     def predict(features):
-        answer = model.predict_one(features)
+        answer = model.predict_one(numbers(features))
         return fallback["label"] if answer is None else answer
 
     @app.learn
     def learn(features, label):
-        model.learn_one(features, label)
+        model.learn_one(numbers(features), label)
         if task != "regression":
             fallback["label"] = label
 

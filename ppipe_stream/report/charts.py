@@ -86,6 +86,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _legend(ax, **kwargs) -> None:
+    """A legend when something on ``ax`` has a label (an empty chart gets none, not a warning)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 _MARKS = {"fault": ("tab:red", "--"), "pipeline_exit": ("black", ":"),
           "pipeline_restart": ("tab:green", ":"), "pipeline_hang": ("tab:orange", "-.")}
 
@@ -122,7 +128,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             ax.plot(xs, ys, style, linewidth=width, label=f"{name} {column.split('_')[1]}")
     _mark_incidents(ax, runs[0])
     ax.set(title="Latency over time (from intended send time)", xlabel="time (s)", ylabel="ms")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     charts["latency_over_time"] = _save(fig, out / "latency_over_time.png")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -136,7 +142,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
         ax.plot(xs, ys, style, label=f"{name} answered")
     _mark_incidents(ax, runs[0])
     ax.set(title="Throughput: events sent vs answered per second", xlabel="time (s)", ylabel="events/s")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     charts["throughput"] = _save(fig, out / "throughput.png")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -148,7 +154,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             xs, ys = run.series(pipeline, metric)
             ax.plot(xs, ys, style, label=name)
     ax.set(title=f"{metric or 'metric'} per window (prequential)", xlabel="time (s)", ylabel=metric or "")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     charts["metric_over_time"] = _save(fig, out / "metric_over_time.png")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -161,7 +167,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     ax.set_xticks([1, 2, 10, 100, 1000, 10000, 100000])
     ax.set_xticklabels(["0%", "50%", "90%", "99%", "99.9%", "99.99%", "max"])
     ax.set(title="Latency distribution (percentile spectrum, warm-up excluded)", ylabel="ms")
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     charts["latency_distribution"] = _save(fig, out / "latency_distribution.png")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -177,7 +183,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             bottoms += values
             names.append(status)
     ax.set(title="Status of every event (and bad answers)", xlabel="count")
-    ax.legend(fontsize=7, ncol=4)
+    _legend(ax, fontsize=7, ncol=4)
     charts["statuses"] = _save(fig, out / "statuses.png")
 
     if any(row.get("memory_mib") for run in runs for row in run.rows):
@@ -187,6 +193,6 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             mem_ax.plot(*run.series(pipeline, "memory_mib"), style, label=name)
         cpu_ax.set(title="CPU (% of one core)", xlabel="time (s)")
         mem_ax.set(title="Memory (MiB)", xlabel="time (s)")
-        cpu_ax.legend(fontsize=7)
+        _legend(cpu_ax, fontsize=7)
         charts["resources"] = _save(fig, out / "resources.png")
     return charts

@@ -305,3 +305,49 @@ async def test_corrupt_rows_reach_the_pipeline_and_are_counted(tansu_broker, tmp
     figures("corrupt", summary, rows_corrupted=corrupted, spoiled_in_topic=len(spoiled))
     assert len(spoiled) == corrupted
     assert summary["pipelines"]["echo"]["status"]["missing"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_handler_that_raises_costs_only_its_own_events(tansu_broker, tmp_path):
+    """A pipeline whose predict raises on every third row keeps running: exactly those
+    rows are missing, the rest answered, and the tracebacks are in its log."""
+    (tmp_path / "pipe.py").write_text(
+        "from ppipe_stream.sdk import Pipeline\n"
+        "app = Pipeline()\n"
+        "@app.predict\n"
+        "def predict(features):\n"
+        "    if features['x'] % 3 == 0:\n"
+        "        raise ValueError('a row it cannot take')\n"
+        "    return features['answer']\n"
+        "app.run()\n")
+    with open(tmp_path / "rows.csv", "w") as fh:
+        fh.write("x,answer,label\n" + "".join(f"{i},{'odd' if i % 2 else 'even'},{'odd' if i % 2 else 'even'}\n"
+                                             for i in range(300)))
+    text = f"""
+name = "raises"
+[dataset]
+source = "csv"
+path = "rows.csv"
+target = "label"
+[load]
+profile = "constant"
+rate = 100
+count = 300
+drain = "3s"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "raises"
+runtime = "process"
+command = ["python", "pipe.py"]
+[kafka]
+bootstrap = "{tansu_broker.bootstrap}"
+partitions = 2
+"""
+    loaded = loads_scenario(text, file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    figures = outcome.summary["pipelines"]["raises"]
+    assert figures["status"]["missing"] == 100 and figures["status"]["correct"] == 200, figures["status"]
+    assert figures["container"]["exit_code"] is None
+    log = (tmp_path / "run" / "pipeline-raises.log").read_text()
+    assert "ValueError: a row it cannot take" in log and "left unanswered" in log
