@@ -313,8 +313,9 @@ pipeline = "echo"
         values = [float(r["latency_p99_ms"]) for r in rows
                   if lo <= float(r["time_s"]) < hi and r["latency_p99_ms"]]
         return max(values, default=0.0)
-    # 40% of packets dropped both ways: TCP retransmits (200 ms+) show in the tail
-    assert p99(1.5, 4.0) > 150 > p99(0.0, 1.0), (p99(0.0, 1.0), p99(1.5, 4.0))
+    # 40% of packets dropped both ways: TCP retransmits (200 ms+) show in the tail. A
+    # window holds the answers read in it: those held up arrive by the end of the fault
+    assert p99(1.5, 5.0) > 150 > p99(0.0, 1.0), (p99(0.0, 1.0), p99(1.5, 5.0))
     assert leftovers(docker_engine, summary["run_id"]) == []
 
 
