@@ -8,6 +8,11 @@ delay, on the same partition. Every sent batch is reported synchronously to
 ``on_sent`` (the scorer's ledger) *before* it reaches the broker, so no answer
 can be read for an id the ledger does not know.
 
+With ``owned`` (a dispatch worker's share, see :mod:`.dispatch_workers`) it
+walks the same schedule and rows but sends only the events and labels of the
+partitions it owns; ``on_sent`` then gets those events only, and
+``next_id`` says how far along the schedule it has come.
+
 It does not create topics, start brokers or score anything. The schedule is
 open loop: a slow broker or pipeline never delays the *intended* times, and the
 gap between intended and sent (dispatch lag) is measured, not hidden.
@@ -96,6 +101,8 @@ class Dispatcher:
         on_sent: OnSent,
         drain_s: float,
         on_rows: Callable[[Sequence[int], Sequence[dict[str, Any]], Sequence[Any]], None] | None = None,
+        owned: Sequence[int] | None = None,
+        on_idle: Callable[[int], None] | None = None,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -106,6 +113,10 @@ class Dispatcher:
         self._on_sent = on_sent
         self._on_rows = on_rows  # the proctor's sample of sent rows, when commands are planned
         self._drain_ns = int(drain_s * 1e9)
+        # a worker's share: owned[p] says whether partition p is sent here (None: all)
+        self._owned = None if owned is None else [p in set(owned) for p in range(partitions)]
+        self._on_idle = on_idle  # called with the ns the loop is about to sleep (-1: events done)
+        self.next_id = 0  # the first schedule id not yet taken
         self._labels: collections.deque[tuple[int, int, Any]] = collections.deque()
         self._pending: list[Any] = []  # delivery futures not yet checked
         self.stats = DispatchStats(schedule.target_rate)
@@ -139,6 +150,8 @@ class Dispatcher:
                     wait = offsets[i] - now
                     if self._labels:
                         wait = min(wait, self._labels[0][0] - now)
+                    if self._on_idle is not None:
+                        self._on_idle(wait)
                     await anyio.sleep(max(wait - _SLEEP_SLACK_NS, 0) / 1e9)
                     continue
                 j = i + 1
@@ -157,6 +170,8 @@ class Dispatcher:
                 log.warning("dispatch.dataset_exhausted", events=next_id)
                 break
         self.stats.finished = True
+        if self._on_idle is not None:
+            self._on_idle(-1)
         log.info("dispatch.events_done", events=self.stats.events_sent)
         drain_end = time.perf_counter_ns() - self._start_mono_ns + self._drain_ns
         while self._labels:
@@ -178,6 +193,25 @@ class Dispatcher:
         taken = list(itertools.islice(rows, len(offsets)))
         if not taken:
             return 0
+        self.next_id = first_id + len(taken)
+        if self._owned is not None:
+            return await self._send_owned(taken, first_id, offsets)
+        return await self._send_rows(taken, list(range(first_id, first_id + len(taken))), offsets)
+
+    async def _send_owned(self, taken: list[Row], first_id: int, offsets: list[int]) -> int:
+        """A worker's share of these events: those on the partitions it owns."""
+        owned, n_part = self._owned, self._partitions
+        assert owned is not None
+        keep = [k for k in range(len(taken)) if owned[(first_id + k) % n_part]]
+        if not keep:
+            self._on_sent([], [], [], [])  # still tells how far the schedule went
+            return len(taken)
+        await self._send_rows([taken[k] for k in keep], [first_id + k for k in keep],
+                              [offsets[k] for k in keep])
+        return len(taken)
+
+    async def _send_rows(self, taken: list[Row], ids: list[int], offsets: list[int]) -> int:
+        """Send ``taken[k]`` as event ``ids[k]`` intended at ``offsets[k]``."""
         n_part = self._partitions
         producer = self._producer
         builders = [producer.create_batch() for _ in range(n_part)]
@@ -185,7 +219,6 @@ class Dispatcher:
         clock = time.perf_counter_ns
         encode = protocol.encode
         header_intended, header_sent = protocol.HEADER_INTENDED_NS, protocol.HEADER_SENT_NS
-        ids = list(range(first_id, first_id + len(taken)))
         intended = [start_wall + offset for offset in offsets[: len(taken)]]
         sent: list[int] = []
         for event_id, row, intended_ns in zip(ids, taken, intended):
