@@ -61,6 +61,7 @@ FLUSH_NS = 2_000_000  # a worker ships its records at least this often while bus
 FLUSH_EVENTS = 8192  # ... or once it holds this many
 STATS_NS = 500_000_000  # and its figures this often
 READY_TIMEOUT_S = 120.0
+CACHE_ROWS = 200_000  # datasets up to this many rows are read once per worker
 STOP_TIMEOUT_S = 5.0
 
 
@@ -126,6 +127,7 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
         again = open_dataset(scenario.dataset, base_dir=base_dir, seed=scenario.seed)
         timestamps = (row.timestamp_s for row in again)
     schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows, timestamps=timestamps)
+    _cache_rows(dataset)
     producer = AIOKafkaProducer(**producer_settings(scenario, spec.bootstrap))
     await producer.start()
     try:
@@ -153,6 +155,19 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_TIMEOUT_S):
             await producer.stop()
+
+
+def _cache_rows(dataset: Any) -> None:
+    """Keep one pass of a small dataset's rows in memory, read before the clock starts.
+
+    Every worker walks every row (and sends a share): a file re-read and re-parsed
+    on each pass would cost each of them what the whole dispatch costs one
+    process. The rows come in the same order (shuffling still happens per pass, in
+    DatasetStream, from the same seed)."""
+    if dataset.n_rows is None or dataset.n_rows > CACHE_ROWS:
+        return
+    rows = list(dataset._factory())  # noqa: SLF001 - one pass, as DatasetStream reads it
+    dataset._factory = lambda: iter(rows)  # noqa: SLF001
 
 
 async def _receive(conn: Any) -> Any:
@@ -375,7 +390,7 @@ class DispatchWorkers:
         ids, intended, sent = ids[order], intended[order], sent[order]
         index = order.tolist()
         labels = [labels[k] for k in index]
-        self._on_sent(ids.tolist(), intended.tolist(), sent.tolist(), labels)
+        self._on_sent(ids, intended, sent, labels)  # int64 arrays: the ledger takes them as they are
         if self._on_rows is not None and all(p[4] is not None for p in parts):
             features = [f for p in parts for f in p[4]]  # type: ignore[union-attr]
             self._on_rows(ids.tolist(), [features[k] for k in index], labels)

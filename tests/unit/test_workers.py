@@ -95,7 +95,8 @@ def _pool(workers: int, partitions: int) -> tuple[DispatchWorkers, list]:
     loaded = loads_scenario(_scenario_text(workers, partitions))
     pool = DispatchWorkers(loaded, bootstrap="unused", topic="unused")
     calls: list = []
-    pool.bind(on_sent=lambda *args: calls.append(args), target_rate=10.0)
+    pool.bind(on_sent=lambda *args: calls.append([list(np.asarray(a).tolist()) for a in args]),
+              target_rate=10.0)
     pool._procs = [_Worker(k, None, None) for k in range(workers)]
     return pool, calls
 
