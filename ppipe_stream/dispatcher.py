@@ -47,6 +47,7 @@ OnSent = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[Any]], 
 
 _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to others
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
+_ENCODED_ROWS = 100_000  # datasets up to this many rows keep each row's features JSON
 
 
 class DispatchStats:
@@ -117,6 +118,10 @@ class Dispatcher:
         self._owned = None if owned is None else [p in set(owned) for p in range(partitions)]
         self._on_idle = on_idle  # called with the ns the loop is about to sleep (-1: events done)
         self.next_id = 0  # the first schedule id not yet taken
+        # a looped dataset sends the same rows again: their features JSON is made once
+        # (Row.index names a row of the dataset, whatever the pass or the shuffle)
+        small = dataset.n_rows is not None and dataset.n_rows <= _ENCODED_ROWS
+        self._encoded: dict[int, bytes] | None = {} if small else None
         self._labels: collections.deque[tuple[int, int, Any]] = collections.deque()
         self._pending: list[Any] = []  # delivery futures not yet checked
         self.stats = DispatchStats(schedule.target_rate)
@@ -221,11 +226,17 @@ class Dispatcher:
         header_intended, header_sent = protocol.HEADER_INTENDED_NS, protocol.HEADER_SENT_NS
         intended = [start_wall + offset for offset in offsets[: len(taken)]]
         sent: list[int] = []
+        cache = self._encoded
+        cached = cache.get if cache is not None else _none
         for event_id, row, intended_ns in zip(ids, taken, intended):
-            try:
-                features = encode(row.features)
-            except (TypeError, msgspec.EncodeError) as exc:
-                raise DatasetError(self._dataset.name, f"row {row.index} cannot be sent as JSON: {exc}") from None
+            features = cached(row.index)
+            if features is None:
+                try:
+                    features = encode(row.features)
+                except (TypeError, msgspec.EncodeError) as exc:
+                    raise DatasetError(self._dataset.name, f"row {row.index} cannot be sent as JSON: {exc}") from None
+                if cache is not None:
+                    cache[row.index] = features
             value = b'{"type":"event","id":%d,"features":%s,"row":%d}' % (event_id, features, row.index)
             sent_ns = start_wall + (clock() - start_mono)
             sent.append(sent_ns)
@@ -304,3 +315,7 @@ class Dispatcher:
             elif not final:
                 still.append(future)
         self._pending = still
+
+
+def _none(_key: int) -> None:
+    return None
