@@ -131,7 +131,7 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
     producer = AIOKafkaProducer(**producer_settings(scenario, spec.bootstrap))
     await producer.start()
     try:
-        sink = _Sink(conn)
+        sink = _Sink(conn, with_rows=spec.with_rows)
         dispatcher = Dispatcher(
             producer=producer, topic=spec.topic, partitions=scenario.kafka.partitions,
             dataset=dataset, schedule=schedule, label_delay_s=float(scenario.labels.delay),
@@ -191,15 +191,16 @@ async def _watch_main(conn: Any, scope: anyio.CancelScope, sink: _Sink) -> None:
 class _Sink:
     """A worker's side of the pipe: batches what its dispatcher sent."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, *, with_rows: bool = False) -> None:
         self._conn = conn
+        self._with_rows = with_rows  # features follow each on_sent in on_rows: flush after them
         self.dispatcher: Any = None
         self.stopped = False  # the main process said stop: no final report
         self._ids: list[int] = []
         self._intended: list[int] = []
         self._sent: list[int] = []
         self._labels: list[Any] = []
-        self._features: list[Any] | None = None
+        self._features: list[Any] | None = [] if with_rows else None
         self._covered = 0  # schedule progress last shipped
         self._last_flush = self._last_stats = time.perf_counter_ns()
 
@@ -209,14 +210,19 @@ class _Sink:
         self._intended.extend(intended)
         self._sent.extend(sent)
         self._labels.extend(labels)
-        now = time.perf_counter_ns()
-        if now - self._last_flush >= FLUSH_NS or len(self._ids) >= FLUSH_EVENTS:
-            self.flush(now=now)
+        if not self._with_rows:
+            self._maybe_flush()
 
     def on_rows(self, ids: Sequence[int], features: Sequence[Any], labels: Sequence[Any]) -> None:
         if self._features is None:
             self._features = []
         self._features.extend(features)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        now = time.perf_counter_ns()
+        if now - self._last_flush >= FLUSH_NS or len(self._ids) >= FLUSH_EVENTS:
+            self.flush(now=now)
 
     def on_idle(self, wait_ns: int) -> None:
         """The dispatcher is about to sleep ``wait_ns`` (-1: its events are done)."""
@@ -232,7 +238,7 @@ class _Sink:
                              np.asarray(self._intended, dtype=np.int64),
                              np.asarray(self._sent, dtype=np.int64), self._labels, self._features))
             self._ids, self._intended, self._sent, self._labels = [], [], [], []
-            self._features = None
+            self._features = [] if self._with_rows else None
             self._covered = covered
         self._last_flush = now
         if finished or done or now - self._last_stats >= STATS_NS:

@@ -191,3 +191,49 @@ async def test_ctrl_c_stops_the_workers(kafka_broker, tmp_path):
     for pid in seen:  # reaped, not just detached
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.asyncio
+async def test_proctor_commands_draw_rows_sent_by_workers(kafka_broker, tmp_path):
+    """The proctor's sample of sent rows comes back from the workers (features included)."""
+    root = Path(__file__).resolve().parents[2]
+    loaded = loads_scenario(f"""
+name = "commands-workers"
+seed = 5
+[dataset]
+source = "csv"
+path = "{root / 'scenarios' / 'data' / 'iris.csv'}"
+target = "variety"
+loop = true
+[load]
+profile = "constant"
+rate = 100
+duration = "4s"
+drain = "3s"
+workers = 2
+[labels]
+delay = "300ms"
+[[pipelines]]
+name = "river"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.river_online"]
+[scoring]
+deadline = "1s"
+[[commands]]
+at = "2s"
+command = "validate"
+sample = 25
+[[commands]]
+at = "3s"
+command = "batch_predict"
+[kafka]
+bootstrap = "{kafka_broker.bootstrap}"
+partitions = 2
+""", file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    outcome = await run_scenario(loaded, out=tmp_path / "run")
+    assert outcome.complete, outcome.summary
+    commands = outcome.summary["pipelines"]["river"]["commands"]
+    assert commands["validate"]["correct"] == 1  # ids and features as the SDK ingested them
+    assert commands["batch_predict"]["correct"] == 1
+    assert outcome.summary["pipelines"]["river"]["status"]["missing"] == 0
+    assert outcome.summary["dispatch"]["labels_sent"] == outcome.summary["dispatch"]["events_sent"]
