@@ -103,6 +103,8 @@ def _worker_main(conn: Any, spec: _Spec) -> None:
         structlog.contextvars.bind_contextvars(worker=spec.index)
         anyio.run(_worker_async, conn, spec)
     except BaseException as exc:  # noqa: BLE001 - reported to the main process, which fails the run
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]  # the task group's first real error
         text = (str(exc).splitlines() or [""])[0]
         try:
             conn.send(("error", f"{type(exc).__name__}: {text}" if text else type(exc).__name__))

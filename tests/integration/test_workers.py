@@ -237,3 +237,17 @@ partitions = 2
     assert commands["batch_predict"]["correct"] == 1
     assert outcome.summary["pipelines"]["river"]["status"]["missing"] == 0
     assert outcome.summary["dispatch"]["labels_sent"] == outcome.summary["dispatch"]["events_sent"]
+
+
+@pytest.mark.asyncio
+async def test_an_error_in_a_worker_fails_the_run_with_one_line(kafka_broker, tmp_path):
+    loaded = _load(tmp_path, FAULTY.replace("faulty-workers", "bad-row"), kafka_broker.bootstrap)
+    with open(tmp_path / "answers.csv", "a", encoding="utf-8") as fh:
+        fh.write("1,2,3,4,5\n")  # a row with too many fields: a DatasetError in each worker
+    with anyio.fail_after(60):
+        with pytest.raises(RunError, match=r"^dispatch worker \d failed: DatasetError: .*answers\.csv") as info:
+            await run_scenario(loaded, out=tmp_path / "run")
+    assert "\n" not in str(info.value)
+    assert _workers() == []
+    del info
+    _forget_failed_run()
