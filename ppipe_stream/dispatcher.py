@@ -47,6 +47,7 @@ OnSent = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[Any]], 
 
 _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to others
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
+_MAX_QUEUED = 16  # full batches waiting per partition before the loop itself waits
 _ENCODED_ROWS = 100_000  # datasets up to this many rows keep each row's features JSON
 
 
@@ -124,6 +125,14 @@ class Dispatcher:
         self._encoded: dict[int, bytes] | None = {} if small else None
         self._labels: collections.deque[tuple[int, int, Any]] = collections.deque()
         self._pending: list[Any] = []  # delivery futures not yet checked
+        # per partition: the open batch the loop appends to, full ones waiting, and a
+        # shipper task that hands them to the producer (which takes one batch per
+        # partition at a time, and waits for the previous one to go out: the loop
+        # itself never waits on the broker)
+        self._open: list[Any] = [None] * partitions
+        self._full: list[collections.deque[Any]] = [collections.deque() for _ in range(partitions)]
+        self._wake = [anyio.Event() for _ in range(partitions)]
+        self._busy = [False] * partitions
         self.stats = DispatchStats(schedule.target_rate)
         self.start_wall_ns = 0
         self._start_mono_ns = 0
@@ -141,7 +150,25 @@ class Dispatcher:
         at the same moment: offset 0 of the schedule is that instant, so the
         scorer's windows and the intended stamps share one origin."""
         self.start_wall_ns, self._start_mono_ns = clock or (time.time_ns(), time.perf_counter_ns())
-        task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                for partition in range(self._partitions):
+                    tg.start_soon(self._shipper, partition)
+                task_status.started()
+                await self._dispatch()
+                await self._shipped()
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:  # one error, as it was raised, for the caller
+            leaf: BaseException = group
+            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+                leaf = leaf.exceptions[0]
+            raise leaf from None
+        await self._producer.flush()
+        self._check_delivered(final=True)
+        return self.stats
+
+    async def _dispatch(self) -> None:
+        """The schedule's events (and their labels), then the labels still due."""
         log.info("dispatch.started", topic=self._topic, target_rate=self.stats.target_rate)
         rows = iter(self._dataset)
         next_id = 0
@@ -186,9 +213,6 @@ class Dispatcher:
             await self._release_labels(now)
             if self._labels:
                 await anyio.sleep(max(min(self._labels[0][0], drain_end) - now, 0) / 1e9)
-        await self._producer.flush()
-        self._check_delivered(final=True)
-        return self.stats
 
     async def _send_events(self, rows, first_id: int, offsets: list[int]) -> int:
         """Build and send per-partition batches for these due events; returns how many were sent.
@@ -219,7 +243,10 @@ class Dispatcher:
         """Send ``taken[k]`` as event ``ids[k]`` intended at ``offsets[k]``."""
         n_part = self._partitions
         producer = self._producer
-        builders = [producer.create_batch() for _ in range(n_part)]
+        builders = self._open
+        for partition in range(n_part):
+            if builders[partition] is None:
+                builders[partition] = producer.create_batch()
         start_wall, start_mono = self.start_wall_ns, self._start_mono_ns
         clock = time.perf_counter_ns
         encode = protocol.encode
@@ -244,7 +271,7 @@ class Dispatcher:
             partition = event_id % n_part
             builder = builders[partition]
             if builder.append(key=b"%d" % event_id, value=value, timestamp=None, headers=headers) is None:
-                await self._ship(builder, partition)
+                self._full[partition].append(builder)
                 builder = builders[partition] = producer.create_batch()
                 builder.append(key=b"%d" % event_id, value=value, timestamp=None, headers=headers)
         labels = [row.label for row in taken]
@@ -255,9 +282,7 @@ class Dispatcher:
             delay = self._label_delay_ns
             self._labels.extend((offset + delay, event_id, label)
                                 for offset, event_id, label in zip(offsets, ids, labels))
-        for partition, builder in enumerate(builders):
-            if builder.record_count():
-                await self._ship(builder, partition)
+        await self._kick()
         stats = self.stats
         if stats.first_intended_ns is None:
             stats.first_intended_ns = intended[0]
@@ -272,13 +297,13 @@ class Dispatcher:
         queue = self._labels
         if not queue or queue[0][0] > now_offset_ns:
             return
-        builders: dict[int, Any] = {}
+        builders = self._open
         encode = protocol.encode
         count = 0
         while queue and queue[0][0] <= now_offset_ns and count < _MAX_BATCH_EVENTS:
             _, event_id, label = queue.popleft()
             partition = event_id % self._partitions
-            builder = builders.get(partition)
+            builder = builders[partition]
             if builder is None:
                 builder = builders[partition] = self._producer.create_batch()
             key = b"%d" % event_id
@@ -288,21 +313,54 @@ class Dispatcher:
                 raise DatasetError(self._dataset.name, f"the label of event {event_id} cannot be "
                                    f"sent as JSON: {exc}") from None
             if builder.append(key=key, value=value, timestamp=None) is None:
-                await self._ship(builder, partition)
+                self._full[partition].append(builder)
                 builder = builders[partition] = self._producer.create_batch()
                 builder.append(key=key, value=value, timestamp=None)
             count += 1
-        for partition, builder in builders.items():
-            if builder.record_count():
-                await self._ship(builder, partition)
         self.stats.labels_sent += count
+        await self._kick()
 
-    async def _ship(self, builder, partition: int) -> None:
-        builder.close()
-        future = await self._producer.send_batch(builder, self._topic, partition=partition)
-        self._pending.append(future)
-        if len(self._pending) > 256:
-            self._check_delivered()
+    async def _kick(self) -> None:
+        """Wake the shippers of partitions with records; wait while too many full
+        batches queue up (the broker is slower than the schedule: that is lag)."""
+        for partition, builder in enumerate(self._open):
+            if self._full[partition] or (builder is not None and builder.record_count()):
+                self._wake[partition].set()
+        while any(len(queue) > _MAX_QUEUED for queue in self._full):
+            await anyio.sleep(0.0005)
+
+    async def _shipper(self, partition: int) -> None:
+        """Hand this partition's batches to the producer, one at a time, in order."""
+        producer, full = self._producer, self._full[partition]
+        while True:
+            builder = self._open[partition]
+            if not full and (builder is None or not builder.record_count()):
+                self._wake[partition] = anyio.Event()
+                await self._wake[partition].wait()
+                continue
+            if full:
+                builder = full.popleft()
+            else:
+                self._open[partition] = producer.create_batch()
+            self._busy[partition] = True
+            builder.close()
+            future = await producer.send_batch(builder, self._topic, partition=partition)
+            self._busy[partition] = False
+            self._pending.append(future)
+            if len(self._pending) > 256:
+                self._check_delivered()
+
+    async def _shipped(self) -> None:
+        """Wait until every batch built has been handed to the producer."""
+        while True:
+            left = [p for p in range(self._partitions)
+                    if self._busy[p] or self._full[p]
+                    or (self._open[p] is not None and self._open[p].record_count())]
+            if not left:
+                return
+            for partition in left:
+                self._wake[partition].set()
+            await anyio.sleep(0.0005)
 
     def _check_delivered(self, final: bool = False) -> None:
         """Raise the first delivery failure; forget futures that succeeded."""

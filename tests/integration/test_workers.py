@@ -158,7 +158,8 @@ async def test_a_dead_worker_fails_the_run_at_once(kafka_broker, tmp_path):
                 while len(_workers()) < 2 or not _dispatching(tmp_path):
                     await anyio.sleep(0.2)
                 await anyio.sleep(1.0)
-                os.kill(_workers()[1].pid, signal.SIGKILL)
+                worker = next(p for p in _workers() if p.name == "ppipe-dispatch-1")
+                os.kill(worker.pid, signal.SIGKILL)
 
             tg.start_soon(kill_one)
             with pytest.raises(RunError, match=r"dispatch worker 1 \(pid \d+\) died \(exit code -9\)") as info:
