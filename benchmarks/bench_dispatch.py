@@ -15,6 +15,8 @@ starts (KRaft, loopback), with the same producer settings for all:
 
 Targets (issue "dispatcher at full range"): (3) achieved >= 99% of target and
 lag p99 <= 5 ms; (2) >= half of (1). The last line is one JSON object.
+Workers pay off only with cores to spare: on 2 cores shared with the broker,
+three busy processes (main + 2 workers) lose time to the OS scheduler.
 
     .venv/bin/python benchmarks/bench_dispatch.py [--rate 100000] [--seconds 10] [--workers 2]
 """
