@@ -8,6 +8,11 @@ delay, on the same partition. Every sent batch is reported synchronously to
 ``on_sent`` (the scorer's ledger) *before* it reaches the broker, so no answer
 can be read for an id the ledger does not know.
 
+With ``owned`` (a dispatch worker's share, see :mod:`.dispatch_workers`) it
+walks the same schedule and rows but sends only the events and labels of the
+partitions it owns; ``on_sent`` then gets those events only, and
+``next_id`` says how far along the schedule it has come.
+
 It does not create topics, start brokers or score anything. The schedule is
 open loop: a slow broker or pipeline never delays the *intended* times, and the
 gap between intended and sent (dispatch lag) is measured, not hidden.
@@ -42,6 +47,8 @@ OnSent = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[Any]], 
 
 _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to others
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
+_MAX_QUEUED = 16  # full batches waiting per partition before the loop itself waits
+_ENCODED_ROWS = 100_000  # datasets up to this many rows keep each row's features JSON
 
 
 class DispatchStats:
@@ -96,6 +103,8 @@ class Dispatcher:
         on_sent: OnSent,
         drain_s: float,
         on_rows: Callable[[Sequence[int], Sequence[dict[str, Any]], Sequence[Any]], None] | None = None,
+        owned: Sequence[int] | None = None,
+        on_idle: Callable[[int], None] | None = None,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -106,8 +115,24 @@ class Dispatcher:
         self._on_sent = on_sent
         self._on_rows = on_rows  # the proctor's sample of sent rows, when commands are planned
         self._drain_ns = int(drain_s * 1e9)
+        # a worker's share: owned[p] says whether partition p is sent here (None: all)
+        self._owned = None if owned is None else [p in set(owned) for p in range(partitions)]
+        self._on_idle = on_idle  # called with the ns the loop is about to sleep (-1: events done)
+        self.next_id = 0  # the first schedule id not yet taken
+        # a looped dataset sends the same rows again: their features JSON is made once
+        # (Row.index names a row of the dataset, whatever the pass or the shuffle)
+        small = dataset.n_rows is not None and dataset.n_rows <= _ENCODED_ROWS
+        self._encoded: dict[int, bytes] | None = {} if small else None
         self._labels: collections.deque[tuple[int, int, Any]] = collections.deque()
         self._pending: list[Any] = []  # delivery futures not yet checked
+        # per partition: the open batch the loop appends to, full ones waiting, and a
+        # shipper task that hands them to the producer (which takes one batch per
+        # partition at a time, and waits for the previous one to go out: the loop
+        # itself never waits on the broker)
+        self._open: list[Any] = [None] * partitions
+        self._full: list[collections.deque[Any]] = [collections.deque() for _ in range(partitions)]
+        self._wake = [anyio.Event() for _ in range(partitions)]
+        self._busy = [False] * partitions
         self.stats = DispatchStats(schedule.target_rate)
         self.start_wall_ns = 0
         self._start_mono_ns = 0
@@ -125,7 +150,25 @@ class Dispatcher:
         at the same moment: offset 0 of the schedule is that instant, so the
         scorer's windows and the intended stamps share one origin."""
         self.start_wall_ns, self._start_mono_ns = clock or (time.time_ns(), time.perf_counter_ns())
-        task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                for partition in range(self._partitions):
+                    tg.start_soon(self._shipper, partition)
+                task_status.started()
+                await self._dispatch()
+                await self._shipped()
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:  # one error, as it was raised, for the caller
+            leaf: BaseException = group
+            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+                leaf = leaf.exceptions[0]
+            raise leaf from None
+        await self._producer.flush()
+        self._check_delivered(final=True)
+        return self.stats
+
+    async def _dispatch(self) -> None:
+        """The schedule's events (and their labels), then the labels still due."""
         log.info("dispatch.started", topic=self._topic, target_rate=self.stats.target_rate)
         rows = iter(self._dataset)
         next_id = 0
@@ -139,6 +182,8 @@ class Dispatcher:
                     wait = offsets[i] - now
                     if self._labels:
                         wait = min(wait, self._labels[0][0] - now)
+                    if self._on_idle is not None:
+                        self._on_idle(wait)
                     await anyio.sleep(max(wait - _SLEEP_SLACK_NS, 0) / 1e9)
                     continue
                 j = i + 1
@@ -157,6 +202,8 @@ class Dispatcher:
                 log.warning("dispatch.dataset_exhausted", events=next_id)
                 break
         self.stats.finished = True
+        if self._on_idle is not None:
+            self._on_idle(-1)
         log.info("dispatch.events_done", events=self.stats.events_sent)
         drain_end = time.perf_counter_ns() - self._start_mono_ns + self._drain_ns
         while self._labels:
@@ -166,9 +213,6 @@ class Dispatcher:
             await self._release_labels(now)
             if self._labels:
                 await anyio.sleep(max(min(self._labels[0][0], drain_end) - now, 0) / 1e9)
-        await self._producer.flush()
-        self._check_delivered(final=True)
-        return self.stats
 
     async def _send_events(self, rows, first_id: int, offsets: list[int]) -> int:
         """Build and send per-partition batches for these due events; returns how many were sent.
@@ -178,21 +222,48 @@ class Dispatcher:
         taken = list(itertools.islice(rows, len(offsets)))
         if not taken:
             return 0
+        self.next_id = first_id + len(taken)
+        if self._owned is not None:
+            return await self._send_owned(taken, first_id, offsets)
+        return await self._send_rows(taken, list(range(first_id, first_id + len(taken))), offsets)
+
+    async def _send_owned(self, taken: list[Row], first_id: int, offsets: list[int]) -> int:
+        """A worker's share of these events: those on the partitions it owns."""
+        owned, n_part = self._owned, self._partitions
+        assert owned is not None
+        keep = [k for k in range(len(taken)) if owned[(first_id + k) % n_part]]
+        if not keep:
+            self._on_sent([], [], [], [])  # still tells how far the schedule went
+            return len(taken)
+        await self._send_rows([taken[k] for k in keep], [first_id + k for k in keep],
+                              [offsets[k] for k in keep])
+        return len(taken)
+
+    async def _send_rows(self, taken: list[Row], ids: list[int], offsets: list[int]) -> int:
+        """Send ``taken[k]`` as event ``ids[k]`` intended at ``offsets[k]``."""
         n_part = self._partitions
         producer = self._producer
-        builders = [producer.create_batch() for _ in range(n_part)]
+        builders = self._open
+        for partition in range(n_part):
+            if builders[partition] is None:
+                builders[partition] = producer.create_batch()
         start_wall, start_mono = self.start_wall_ns, self._start_mono_ns
         clock = time.perf_counter_ns
         encode = protocol.encode
         header_intended, header_sent = protocol.HEADER_INTENDED_NS, protocol.HEADER_SENT_NS
-        ids = list(range(first_id, first_id + len(taken)))
         intended = [start_wall + offset for offset in offsets[: len(taken)]]
         sent: list[int] = []
+        cache = self._encoded
+        cached = cache.get if cache is not None else _none
         for event_id, row, intended_ns in zip(ids, taken, intended):
-            try:
-                features = encode(row.features)
-            except (TypeError, msgspec.EncodeError) as exc:
-                raise DatasetError(self._dataset.name, f"row {row.index} cannot be sent as JSON: {exc}") from None
+            features = cached(row.index)
+            if features is None:
+                try:
+                    features = encode(row.features)
+                except (TypeError, msgspec.EncodeError) as exc:
+                    raise DatasetError(self._dataset.name, f"row {row.index} cannot be sent as JSON: {exc}") from None
+                if cache is not None:
+                    cache[row.index] = features
             value = b'{"type":"event","id":%d,"features":%s,"row":%d}' % (event_id, features, row.index)
             sent_ns = start_wall + (clock() - start_mono)
             sent.append(sent_ns)
@@ -200,7 +271,7 @@ class Dispatcher:
             partition = event_id % n_part
             builder = builders[partition]
             if builder.append(key=b"%d" % event_id, value=value, timestamp=None, headers=headers) is None:
-                await self._ship(builder, partition)
+                self._full[partition].append(builder)
                 builder = builders[partition] = producer.create_batch()
                 builder.append(key=b"%d" % event_id, value=value, timestamp=None, headers=headers)
         labels = [row.label for row in taken]
@@ -211,9 +282,7 @@ class Dispatcher:
             delay = self._label_delay_ns
             self._labels.extend((offset + delay, event_id, label)
                                 for offset, event_id, label in zip(offsets, ids, labels))
-        for partition, builder in enumerate(builders):
-            if builder.record_count():
-                await self._ship(builder, partition)
+        await self._kick()
         stats = self.stats
         if stats.first_intended_ns is None:
             stats.first_intended_ns = intended[0]
@@ -228,13 +297,13 @@ class Dispatcher:
         queue = self._labels
         if not queue or queue[0][0] > now_offset_ns:
             return
-        builders: dict[int, Any] = {}
+        builders = self._open
         encode = protocol.encode
         count = 0
         while queue and queue[0][0] <= now_offset_ns and count < _MAX_BATCH_EVENTS:
             _, event_id, label = queue.popleft()
             partition = event_id % self._partitions
-            builder = builders.get(partition)
+            builder = builders[partition]
             if builder is None:
                 builder = builders[partition] = self._producer.create_batch()
             key = b"%d" % event_id
@@ -244,21 +313,54 @@ class Dispatcher:
                 raise DatasetError(self._dataset.name, f"the label of event {event_id} cannot be "
                                    f"sent as JSON: {exc}") from None
             if builder.append(key=key, value=value, timestamp=None) is None:
-                await self._ship(builder, partition)
+                self._full[partition].append(builder)
                 builder = builders[partition] = self._producer.create_batch()
                 builder.append(key=key, value=value, timestamp=None)
             count += 1
-        for partition, builder in builders.items():
-            if builder.record_count():
-                await self._ship(builder, partition)
         self.stats.labels_sent += count
+        await self._kick()
 
-    async def _ship(self, builder, partition: int) -> None:
-        builder.close()
-        future = await self._producer.send_batch(builder, self._topic, partition=partition)
-        self._pending.append(future)
-        if len(self._pending) > 256:
-            self._check_delivered()
+    async def _kick(self) -> None:
+        """Wake the shippers of partitions with records; wait while too many full
+        batches queue up (the broker is slower than the schedule: that is lag)."""
+        for partition, builder in enumerate(self._open):
+            if self._full[partition] or (builder is not None and builder.record_count()):
+                self._wake[partition].set()
+        while any(len(queue) > _MAX_QUEUED for queue in self._full):
+            await anyio.sleep(0.0005)
+
+    async def _shipper(self, partition: int) -> None:
+        """Hand this partition's batches to the producer, one at a time, in order."""
+        producer, full = self._producer, self._full[partition]
+        while True:
+            builder = self._open[partition]
+            if not full and (builder is None or not builder.record_count()):
+                self._wake[partition] = anyio.Event()
+                await self._wake[partition].wait()
+                continue
+            if full:
+                builder = full.popleft()
+            else:
+                self._open[partition] = producer.create_batch()
+            self._busy[partition] = True
+            builder.close()
+            future = await producer.send_batch(builder, self._topic, partition=partition)
+            self._busy[partition] = False
+            self._pending.append(future)
+            if len(self._pending) > 256:
+                self._check_delivered()
+
+    async def _shipped(self) -> None:
+        """Wait until every batch built has been handed to the producer."""
+        while True:
+            left = [p for p in range(self._partitions)
+                    if self._busy[p] or self._full[p]
+                    or (self._open[p] is not None and self._open[p].record_count())]
+            if not left:
+                return
+            for partition in left:
+                self._wake[partition].set()
+            await anyio.sleep(0.0005)
 
     def _check_delivered(self, final: bool = False) -> None:
         """Raise the first delivery failure; forget futures that succeeded."""
@@ -271,3 +373,7 @@ class Dispatcher:
             elif not final:
                 still.append(future)
         self._pending = still
+
+
+def _none(_key: int) -> None:
+    return None

@@ -2,8 +2,10 @@
 
 Owns the histogram settings every figure shares (1 us to 1 h, 3 significant
 digits), batch recording, and reading percentiles without hdrh's slow paths
-(its mean walks every bucket in Python). Used by the dispatcher (lag) and the
-scorer (latency).
+(its mean walks every bucket in Python), and moving histograms between
+processes (:func:`encode`, :func:`merge`: lossless, so dispatch workers' lag
+histograms add up to the one a single process would have). Used by the
+dispatcher (lag) and the scorer (latency).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["MAX_US", "new_histogram", "percentiles_ms", "record_many"]
+__all__ = ["MAX_US", "decode", "encode", "merge", "new_histogram", "percentiles_ms", "record_many"]
 
 MAX_US = 3_600_000_000
 
@@ -64,3 +66,22 @@ def percentiles_ms(histogram: HdrHistogram, keys: Sequence[str] = ("p50", "p90",
     return out
 
 
+def encode(histogram: HdrHistogram) -> bytes:
+    """The histogram as hdrh's compressed wire form (every count kept)."""
+    return histogram.encode()
+
+
+def decode(encoded: bytes) -> HdrHistogram:
+    """A histogram back from :func:`encode`."""
+    return HdrHistogram.decode(encoded)
+
+
+def merge(histograms: Sequence[HdrHistogram]) -> HdrHistogram:
+    """One histogram holding every count of ``histograms`` (all made by
+    :func:`new_histogram`): the same counts, percentiles, min and max as one
+    histogram that had recorded all their values."""
+    out = new_histogram()
+    for histogram in histograms:
+        if histogram.get_total_count():
+            out.add(histogram)
+    return out

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
+from .dispatch_workers import DispatchWorkers
 from .dispatcher import Dispatcher
 from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError
 from .faults import FaultInjector, RowCorruptor
@@ -265,6 +266,12 @@ class _Run:
         reader = OutputReader(self.bootstrap, {self.topics.output(p.name): p.name
                                                for p in scenario.pipelines},
                               partitions=kafka.partitions, security=self.security)
+        workers = None
+        if scenario.load.workers > 1:  # processes take a while: started before the clock is fixed
+            workers = DispatchWorkers(self.loaded, bootstrap=self.bootstrap, topic=self.topics.input,
+                                      log_dir=self.folder.path, with_rows=bool(scenario.commands))
+            stack.push_async_callback(workers.stop)
+            await workers.start()
         async with anyio.create_task_group() as tg:
             # a TLS listener cannot read a plaintext probe: it is probed by connecting
             await tg.start(BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls).run)
@@ -277,7 +284,7 @@ class _Run:
             self.view.state = RunState.READY
             self._emit()
             await self._wait_ready(reader, producer)
-            self._make_scorer(reader, producer)
+            self._make_scorer(reader, producer, workers)
             assert self.scorer is not None and self.dispatcher is not None
             tg.start_soon(self._ticker, producer)
             self.view.state = RunState.DISPATCHING
@@ -369,7 +376,8 @@ class _Run:
                         hint="no reply to the readiness ping; starting anyway")
         log.info("pipelines.ready", waited_s=round(READY_TIMEOUT_S - (deadline - time.monotonic()), 3))
 
-    def _make_scorer(self, reader: OutputReader, producer: AIOKafkaProducer) -> None:
+    def _make_scorer(self, reader: OutputReader, producer: AIOKafkaProducer,
+                     workers: DispatchWorkers | None = None) -> None:
         """Open the dataset and plan the schedule (the slow part), then fix the run's
         start and build the scorer and dispatcher on it, with no await in between."""
         scenario = self.scenario
@@ -404,7 +412,8 @@ class _Run:
             window_ns=scoring.window.ns, drain_ns=load.drain.ns,
             warmup_end_ns=self.started_ns + load.warmup.ns,
             rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol)
-        self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns)
+        self.scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=self.started_ns,
+                             hold_unrecorded=workers is not None)
         self._hlogs = HlogFiles(self.folder.path, self.started_ns)
         runners = {r.name: r for r in self.runners}
         self.hang_watch = HangWatch(list(scenario.pipelines), scorer=self.scorer, runners=runners,
@@ -420,6 +429,11 @@ class _Run:
                 duration_s=_planned_seconds(scenario) or _planned_commands_horizon(scenario),
                 rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol, task=scoring.task,
                 out=self.folder.file("commands.jsonl"))
+        if workers is not None:
+            workers.bind(on_sent=self.scorer.record_sent, target_rate=schedule.target_rate,
+                         on_rows=self.proctor.on_rows if self.proctor else None)
+            self.dispatcher = workers  # type: ignore[assignment] - runs and reports as a Dispatcher
+            return
         self.dispatcher = Dispatcher(
             producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
             dataset=dataset, schedule=schedule, label_delay_s=float(scenario.labels.delay),

@@ -133,9 +133,10 @@ def _positive(key: str, value: Duration) -> None:
         raise ValueError(f"`{key}` must be a positive, finite duration")
 
 
-def check_faults(faults: list[Any], pipelines: list[Any], kafka: Any) -> None:
+def check_faults(faults: list[Any], pipelines: list[Any], kafka: Any, *, workers: int = 1) -> None:
     """Cross-checks: named pipelines exist and their runtime can take the fault;
-    broker faults need a broker the run owns and can restart with its data."""
+    broker faults need a broker the run owns and can restart with its data;
+    corrupted rows are made by the in-process dispatcher (``workers = 1``)."""
     by_name = {p.name: p for p in pipelines}
     for k, fault in enumerate(faults):
         where = f"faults[{k}] ({fault.action})"
@@ -154,6 +155,9 @@ def check_faults(faults: list[Any], pipelines: list[Any], kafka: Any) -> None:
             if getattr(fault, "replica", None) is not None and fault.replica >= replicas:
                 raise ValueError(f"{where}: replica {fault.replica} does not exist "
                                  f"({fault.pipeline!r} has {replicas})")
+        if isinstance(fault, CorruptFault) and workers > 1:
+            raise ValueError(f"{where}: corrupting rows needs the in-process dispatcher: "
+                             f"set [load] workers = 1 (it is {workers})")
         if isinstance(fault, BROKER_FAULTS):
             if kafka.bootstrap != "embedded" or kafka.embedded != "kafka":
                 raise ValueError(f"{where}: broker faults need a broker the run owns and can "

@@ -87,6 +87,7 @@ class _LoadBase(_Base, tag_field="profile"):
     count: PositiveInt | None = None
     warmup: Duration = Duration("0s")
     drain: Duration = Duration("5s")
+    workers: PositiveInt = 1  # dispatcher processes; worker k sends partitions p % workers == k
 
     def __post_init__(self) -> None:
         if self.duration is None and self.count is None:
@@ -466,7 +467,11 @@ class Scenario(_Base):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"pipeline names must be unique; repeated: {', '.join(dupes)}")
-        check_faults(self.faults, self.pipelines, self.kafka)
+        check_faults(self.faults, self.pipelines, self.kafka, workers=self.load.workers)
+        if self.load.workers > self.kafka.partitions:
+            raise ValueError(f"`$.load.workers` ({self.load.workers}) must not exceed "
+                             f"`$.kafka.partitions` ({self.kafka.partitions}): each dispatch "
+                             "worker owns at least one partition")
 
 
 def dec_hook(type_: type, obj: Any) -> Any:

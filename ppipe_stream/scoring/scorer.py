@@ -20,6 +20,13 @@ Metrics take the answers judged ``correct`` or ``incorrect``: an answer after
 the deadline did not count for the user, so it does not count for the model's
 quality either (``deadline_exceeded`` and ``missing_ratio`` report those).
 The summary's metrics are cumulative, a timeline row's are its window's own.
+With ``hold_unrecorded`` (dispatch workers: an event's record reaches the
+ledger from another process, so its answer can come first) an answer for an
+id at or above the ledger's ``hi`` is held, not judged ``unknown`` at once:
+it is judged, with the time it was read, as soon as the ledger records its id,
+or at :meth:`Scorer.finish` (then ``unknown``). At most ``MAX_HELD`` answers
+are held; past that the oldest are judged at once.
+
 Events intended before ``warmup_end_ns`` are left out of every figure (status
 counts, duplicates, latency, metrics, timeline, hlog) and counted in
 ``warmup_events``; syntax errors and unknown ids cannot be tied to an event
@@ -28,6 +35,7 @@ and always count.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,14 +44,16 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from .. import protocol
-from .decode import decode_answers
+from .decode import Answers, decode_answers
 from .hdr import quantiles_ms
 from .judge import COUNTERS, EventStatus, ScoringConfig, Track, judge
 from .ledger import Ledger
 from .metrics import DEFAULT_METRICS, MetricSet, feed
 from .windows import SentWindow, Window, timeline_row
 
-__all__ = ["Advance", "COUNTERS", "EventStatus", "Scorer", "ScoringConfig"]
+__all__ = ["Advance", "COUNTERS", "EventStatus", "MAX_HELD", "Scorer", "ScoringConfig"]
+
+MAX_HELD = 200_000  # answers held for ids the ledger has not recorded yet
 
 
 class Advance(msgspec.Struct):
@@ -57,7 +67,8 @@ class Advance(msgspec.Struct):
 class Scorer:
     """Scores every pipeline of a run against the events the dispatcher sent."""
 
-    def __init__(self, pipelines: Sequence[str], config: ScoringConfig, *, start_ns: int) -> None:
+    def __init__(self, pipelines: Sequence[str], config: ScoringConfig, *, start_ns: int,
+                 hold_unrecorded: bool = False) -> None:
         self.config = config
         self.start_ns = start_ns
         self.metric_names = list(config.metrics) or DEFAULT_METRICS[config.task]
@@ -70,6 +81,9 @@ class Scorer:
         self.events = 0  # sent, warm-up included
         self.warmup_events = 0
         self.replies: list[tuple[str, protocol.Reply, int]] = []
+        self._hold = hold_unrecorded
+        self._held: deque[tuple[str, Answers, int]] = deque()  # (pipeline, answers, read_ns)
+        self._held_count = 0
 
     # -- what was sent -------------------------------------------------------
     def record_sent(self, ids: Sequence[int], intended_ns: Sequence[int], sent_ns: Sequence[int],
@@ -79,6 +93,8 @@ class Scorer:
             return
         self._ledger.append(ids, intended_ns, sent_ns, labels)
         self.events += len(ids)
+        if self._held:
+            self._release(self._ledger.hi)
         intended = np.asarray(intended_ns, dtype=np.int64)
         lag_us = (np.asarray(sent_ns, dtype=np.int64) - intended) // 1000
         scored = intended >= self.config.warmup_end_ns
@@ -107,9 +123,55 @@ class Scorer:
         track.count(window, "syntax_error", answers.syntax_errors)
         for reply in answers.replies:
             self.replies.append((pipeline, reply, read_ns))
+        if answers.ids and self._hold:
+            answers = self._hold_ahead(pipeline, answers, read_ns)
         if answers.ids:
             judge(answers, ledger=self._ledger, track=track, window=window, read_ns=read_ns,
                   config=self.config)
+
+    # -- answers that came before their record (dispatch workers) -----------------
+    @property
+    def held(self) -> int:
+        """Answers held for ids the ledger has not recorded yet."""
+        return self._held_count
+
+    def _hold_ahead(self, pipeline: str, answers: Answers, read_ns: int) -> Answers:
+        """Keep the answers for ids not recorded yet; return the others."""
+        hi = self._ledger.hi
+        ids = answers.ids
+        if max(ids) < hi:
+            return answers
+        ahead = [k for k, i in enumerate(ids) if i >= hi]
+        self._held.append((pipeline, _subset(answers, ahead), read_ns))
+        self._held_count += len(ahead)
+        while self._held_count > MAX_HELD:  # bounded: the oldest are judged now
+            self._judge_held(*self._held.popleft())
+        ahead_set = set(ahead)
+        return _subset(answers, [k for k in range(len(ids)) if k not in ahead_set])
+
+    def _release(self, below: int | None) -> None:
+        """Judge the held answers for ids below ``below`` (all when None), in the order read."""
+        kept: deque[tuple[str, Answers, int]] = deque()
+        for pipeline, answers, read_ns in self._held:
+            if below is None:
+                self._judge_held(pipeline, answers, read_ns)
+                continue
+            now = [k for k, i in enumerate(answers.ids) if i < below]
+            if not now:
+                kept.append((pipeline, answers, read_ns))
+                continue
+            self._judge_held(pipeline, _subset(answers, now), read_ns)
+            if len(now) < len(answers.ids):
+                taken = set(now)
+                kept.append((pipeline, _subset(answers, [k for k in range(len(answers.ids))
+                                                         if k not in taken]), read_ns))
+        self._held = kept
+
+    def _judge_held(self, pipeline: str, answers: Answers, read_ns: int) -> None:
+        self._held_count -= len(answers.ids)
+        track = self._tracks[pipeline]
+        judge(answers, ledger=self._ledger, track=track, window=self._window(track, read_ns),
+              read_ns=read_ns, config=self.config)
 
     # -- time ------------------------------------------------------------------
     def _index(self, ns: int) -> int:
@@ -138,6 +200,8 @@ class Scorer:
         current = max((now_ns - self.start_ns) // self.config.window_ns, 0)
         if current and self.start_ns + current * self.config.window_ns == now_ns:
             current -= 1  # ``now`` is the first instant of a window: that one stays empty
+        if self._held:
+            self._release(None)  # never recorded: unknown
         self._drop(None, max(current, self._closed_below))
         self._feed_metrics()
         last = max([current, *self._sent,
@@ -273,3 +337,19 @@ class Scorer:
                 else 0.0,
             }
         return out
+
+
+def _subset(answers: Answers, keep: list[int]) -> Answers:
+    """The answers ``keep`` (indexes, rising) of ``answers``, stamps kept with them."""
+    out = Answers()
+    out.ids = [answers.ids[k] for k in keep]
+    out.predictions = [answers.predictions[k] for k in keep]
+    if answers.stamped:
+        where = {k: n for n, k in enumerate(answers.stamped)}
+        for new, k in enumerate(keep):
+            n = where.get(k)
+            if n is not None:
+                out.stamped.append(new)
+                out.received.append(answers.received[n])
+                out.emitted.append(answers.emitted[n])
+    return out

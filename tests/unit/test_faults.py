@@ -79,6 +79,12 @@ def test_bad_faults_are_one_line_naming_the_fault(extra, needle):
     assert "faults" in message
 
 
+def test_corrupt_rows_need_the_in_process_dispatcher():
+    message = error_of('[[faults]]\nat = "1s"\naction = "corrupt"\nfraction = 0.1\n',
+                       replace=('duration = "20s"', 'duration = "20s"\nworkers = 2'))
+    assert "faults[0] (corrupt)" in message and "workers = 1" in message
+
+
 def rows(n: int):
     return [Row(i, {"a": float(i), "b": i, "c": "x"}, i % 3) for i in range(n)]
 
