@@ -256,13 +256,14 @@ class Dispatcher:
         cache = self._encoded
         cached = cache.get if cache is not None else _none
         for event_id, row, intended_ns in zip(ids, taken, intended):
-            features = cached(row.index)
+            spoiled = row.spoiled  # a fault's features are not the row's own: never cached
+            features = None if spoiled else cached(row.index)
             if features is None:
                 try:
                     features = encode(row.features)
                 except (TypeError, msgspec.EncodeError) as exc:
                     raise DatasetError(self._dataset.name, f"row {row.index} cannot be sent as JSON: {exc}") from None
-                if cache is not None:
+                if cache is not None and not spoiled:
                     cache[row.index] = features
             value = b'{"type":"event","id":%d,"features":%s,"row":%d}' % (event_id, features, row.index)
             sent_ns = start_wall + (clock() - start_mono)

@@ -64,7 +64,7 @@ class RowCorruptor:
                 start = int(float(fault.at) * 1e9)
                 end = None if fault.duration is None else start + int(float(fault.duration) * 1e9)
                 if now >= start and (end is None or now < end) and self._chosen(f, k, fault.fraction):
-                    row = row._replace(features=self._spoil(row.features, fault, f, k))
+                    row = row._replace(features=self._spoil(row.features, fault, f, k), spoiled=True)
                     self.corrupted[f] += 1
                     break
             yield row
@@ -108,12 +108,14 @@ class FaultInjector:
     """Carries out the faults at their times; start with ``tg.start_soon(injector.run, clock)``."""
 
     def __init__(self, faults: list[Any], *, runners: dict[str, Any], broker: Any,
-                 incidents: IncidentLog, corruptor: RowCorruptor | None) -> None:
+                 incidents: IncidentLog, corruptor: RowCorruptor | None,
+                 watch: Any = None) -> None:
         self.faults = sorted(faults, key=lambda f: float(f.at))
         self._runners = runners
         self._broker = broker  # RestartableKafka or None
         self._incidents = incidents
         self._corruptor = corruptor
+        self._watch = watch  # the broker watch: told at once when a node is back
         self._undo: dict[int, Callable[[], Any]] = {}  # fault index -> what puts it back
         self._broker_lock = anyio.Lock()  # one broker fault at a time: the next waits for the restart
         self.applied = 0
@@ -171,6 +173,8 @@ class FaultInjector:
 
     async def _restart_broker(self) -> None:
         await anyio.to_thread.run_sync(self._broker.start)
+        if self._watch is not None:  # seen up before the next broker fault may take it down
+            await self._watch.check()
 
     def _end(self, fault: Any, began: float) -> None:
         self._incidents.record(IncidentKind.FAULT_END, _target(fault), f"{fault.action} ended",

@@ -145,6 +145,7 @@ class _Run:
         self.broker: Any = None  # the run's own restartable Kafka, when embedded = "kafka"
         self.hang_watch: HangWatch | None = None
         self.injector: FaultInjector | None = None
+        self.broker_watch: BrokerWatch | None = None
 
     # -- the run ------------------------------------------------------------
     async def execute(self) -> RunOutcome:
@@ -168,6 +169,8 @@ class _Run:
         finally:
             summary = self._write_summary(complete=complete and not self.interrupted)
             self.incidents.close()
+            if self._hlogs is not None:  # a failed or interrupted run closes them too
+                self._hlogs.close()
         passed = bool(summary.get("passed")) and complete and not self.interrupted
         return RunOutcome(folder=self.folder.path, summary=summary, passed=passed,
                           complete=complete and not self.interrupted,
@@ -274,7 +277,8 @@ class _Run:
             await workers.start()
         async with anyio.create_task_group() as tg:
             # a TLS listener cannot read a plaintext probe: it is probed by connecting
-            await tg.start(BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls).run)
+            self.broker_watch = BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls)
+            await tg.start(self.broker_watch.run)
             await tg.start(reader.run)
             stack.push_async_callback(self._shielded, reader.stop)
             await self._start_pipelines(stack)
@@ -420,7 +424,8 @@ class _Run:
                                     incidents=self.incidents, start_ns=self.started_ns)
         if scenario.faults:
             self.injector = FaultInjector(list(scenario.faults), runners=runners, broker=self.broker,
-                                          incidents=self.incidents, corruptor=corruptor)
+                                          incidents=self.incidents, corruptor=corruptor,
+                                          watch=self.broker_watch)
         reader.attach(self.scorer)
         if scenario.commands:
             self.proctor = Proctor(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +24,15 @@ def topic_prefix(request) -> str:
     """A topic prefix of this test's own."""
     name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40]
     return f"t.{name}.{uuid.uuid4().hex[:8]}"
+
+
+def answer_dataset(path: Path, rows: int) -> Path:
+    """A csv whose row ``i`` carries its own truth (``odd``/``even``) as a feature, so
+    a pipeline's right and wrong answers are known exactly."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["x", "answer", "label"])
+        for i in range(rows):
+            truth = "odd" if i % 2 else "even"
+            writer.writerow([i, truth, truth])
+    return path

@@ -24,12 +24,14 @@ SHUFFLE_BUFFER = 10_000
 
 
 class Row(NamedTuple):
-    """One dataset row: its place in one pass (0-based), features, label, event time."""
+    """One dataset row: its place in one pass (0-based), features, label, event time;
+    ``spoiled`` when a fault changed its features (they are not the row's own)."""
 
     index: int
     features: dict[str, Any]
     label: Any
     timestamp_s: float | None = None
+    spoiled: bool = False
 
 
 class DatasetStream:

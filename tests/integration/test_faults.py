@@ -20,6 +20,7 @@ from ppipe_stream.brokers import start_kafka
 from ppipe_stream.brokers.restartable import FAST_RECOVERY
 from ppipe_stream.run import run_scenario
 from ppipe_stream.scenario import loads_scenario
+from tests.conftest import answer_dataset
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -320,9 +321,7 @@ async def test_a_handler_that_raises_costs_only_its_own_events(tansu_broker, tmp
         "        raise ValueError('a row it cannot take')\n"
         "    return features['answer']\n"
         "app.run()\n")
-    with open(tmp_path / "rows.csv", "w") as fh:
-        fh.write("x,answer,label\n" + "".join(f"{i},{'odd' if i % 2 else 'even'},{'odd' if i % 2 else 'even'}\n"
-                                             for i in range(300)))
+    answer_dataset(tmp_path / "rows.csv", 300)
     text = f"""
 name = "raises"
 [dataset]

@@ -6,7 +6,6 @@ so every count in the summary is known exactly.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -14,20 +13,12 @@ import pytest
 
 from ppipe_stream.run import run_scenario
 from ppipe_stream.scenario import loads_scenario
+from tests.conftest import answer_dataset
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _answer_dataset(path: Path, rows: int) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["x", "answer", "label"])
-        for i in range(rows):
-            truth = "odd" if i % 2 else "even"
-            writer.writerow([i, truth, truth])
-    return path
 
 
 def _scenario(tmp_path: Path, bootstrap: str, body: str):
@@ -37,7 +28,7 @@ def _scenario(tmp_path: Path, bootstrap: str, body: str):
 
 @pytest.mark.asyncio
 async def test_faulty_pipeline_every_count_exact(broker, tmp_path):
-    _answer_dataset(tmp_path / "answers.csv", 200)
+    answer_dataset(tmp_path / "answers.csv", 200)
     loaded = _scenario(tmp_path, broker.bootstrap, """
 name = "faulty"
 seed = 1
@@ -162,7 +153,7 @@ bootstrap = "{broker.bootstrap}"
 
 @pytest.mark.asyncio
 async def test_abort_on_fail_stops_early_and_validity_is_reported(tansu_broker, tmp_path):
-    _answer_dataset(tmp_path / "answers.csv", 100)
+    answer_dataset(tmp_path / "answers.csv", 100)
     loaded = _scenario(tmp_path, tansu_broker.bootstrap, """
 name = "abort"
 [dataset]

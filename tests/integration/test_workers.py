@@ -4,7 +4,6 @@ leaves no worker behind."""
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import multiprocessing
@@ -19,22 +18,14 @@ import pytest
 from ppipe_stream.errors import RunError
 from ppipe_stream.run import run_scenario
 from ppipe_stream.scenario import loads_scenario
+from tests.conftest import answer_dataset
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def _answer_dataset(path: Path, rows: int) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["x", "answer", "label"])
-        for i in range(rows):
-            truth = "odd" if i % 2 else "even"
-            writer.writerow([i, truth, truth])
-    return path
-
 
 def _load(tmp_path: Path, body: str, bootstrap: str):
-    _answer_dataset(tmp_path / "answers.csv", 200)
+    answer_dataset(tmp_path / "answers.csv", 200)
     text = body.replace("@BOOTSTRAP@", bootstrap)
     return loads_scenario(text, file=str(tmp_path / "scenario.toml"), base_dir=tmp_path)
 
@@ -105,7 +96,7 @@ async def test_two_workers_every_count_exact(kafka_broker, tmp_path):
 
 @pytest.mark.asyncio
 async def test_two_workers_send_each_event_and_label_once(kafka_broker, tmp_path):
-    loaded = _load(tmp_path, f"""
+    loaded = _load(tmp_path, """
 name = "echo-workers"
 seed = 2
 [dataset]
@@ -125,7 +116,7 @@ delay = "200ms"
 name = "echo"
 runtime = "process"
 command = ["python", "-m", "ppipe_stream.examples.echo"]
-env = {{ PPIPE_ECHO_ANSWER = "odd" }}
+env = { PPIPE_ECHO_ANSWER = "odd" }
 [scoring]
 task = "classification"
 deadline = "2s"

@@ -5,7 +5,6 @@ their record (the race workers open)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
