@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every benchmark in one command, each beside its baseline measured in the same
+# invocation; prints each script's table and collects their last lines (one JSON
+# object of figures each) into benchmarks/results.jsonl.
+#   bash benchmarks/run_all.sh            (from the repository, after the README's install)
+# Run it on a quiet machine: the broker, the harness and the pipelines share its cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+out=benchmarks/results.jsonl
+: > "$out"
+for script in bench_dispatch bench_overhead bench_scorer; do
+  printf '\n== %s\n' "$script"
+  "$python" "benchmarks/$script.py" | tee "/tmp/ppipe-$script.log"
+  tail -n 1 "/tmp/ppipe-$script.log" >> "$out"
+done
+printf '\nfigures: %s\n' "$out"
