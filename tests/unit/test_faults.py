@@ -140,3 +140,12 @@ def test_incident_log_outages_and_timeline_text(tmp_path):
     assert incidents.between(2_000_000_000, 3_000_000_000) == ""
     incidents.close()
     assert len((tmp_path / "incidents.jsonl").read_text().splitlines()) == 2
+
+
+def test_the_shipped_faults_scenario_is_valid():
+    from ppipe_stream.checks import scenario_checks
+    from ppipe_stream.scenario import load_scenario
+
+    loaded = load_scenario(ROOT / "scenarios" / "faults.toml", extra_checks=scenario_checks)
+    assert [f.action for f in loaded.scenario.faults] == ["pause", "corrupt", "kill"]
+    assert loaded.scenario.pipelines[0].restart == "on-failure"
