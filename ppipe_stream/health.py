@@ -19,11 +19,17 @@ from anyio.abc import TaskStatus
 from .brokers.process import api_versions_request
 from .incidents import IncidentLog
 
-__all__ = ["BrokerWatch", "probe"]
+__all__ = ["BrokerWatch", "probe", "split_node"]
 
 INTERVAL_S = 0.25
 TIMEOUT_S = 1.0
 FAILURES_FOR_DOWN = 2
+
+
+def split_node(node: str) -> tuple[str, int]:
+    """``host:port`` (``[v6-address]:port`` too) as (host, port)."""
+    host, _, port = node.rpartition(":")
+    return host.removeprefix("[").removesuffix("]"), int(port)
 
 
 async def probe(host: str, port: int, *, tls: bool = False, timeout: float = TIMEOUT_S) -> bool:
@@ -65,8 +71,8 @@ class BrokerWatch:
         results: dict[str, bool] = {}
 
         async def one(node: str) -> None:
-            host, _, port = node.rpartition(":")
-            results[node] = await probe(host, int(port), tls=self._tls)
+            host, port = split_node(node)
+            results[node] = await probe(host, port, tls=self._tls)
 
         async with anyio.create_task_group() as tg:
             for node in self.nodes:
