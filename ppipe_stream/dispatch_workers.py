@@ -84,18 +84,6 @@ class _Spec:
     with_rows: bool
 
 
-def producer_settings(scenario: Scenario, bootstrap: str, base_dir: Path) -> dict[str, Any]:
-    """The run's producer settings (as ``run.py`` makes its own producer), with its
-    login: a worker resolves ``[kafka.security]`` from the environment it inherited."""
-    from .security import ClientSecurity
-
-    kafka = scenario.kafka
-    security = ClientSecurity.resolve(kafka.security, base_dir=base_dir)
-    return dict(bootstrap_servers=bootstrap, acks="all" if kafka.acks == "all" else int(kafka.acks),
-                enable_idempotence=kafka.idempotent, linger_ms=max(int(float(kafka.linger) * 1000), 0),
-                max_batch_size=262_144, max_request_size=4_194_304, **security.kafka_kwargs())
-
-
 def _worker_main(conn: Any, spec: _Spec) -> None:
     """Entry point of worker ``spec.index`` (a spawned process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group:
@@ -122,7 +110,8 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
     from aiokafka import AIOKafkaProducer
 
     from .datasets import open_dataset
-    from .dispatcher import Dispatcher
+    from .dispatcher import Dispatcher, producer_settings
+    from .security import ClientSecurity
     from .schedule import build_schedule
 
     scenario = spec.scenario
@@ -134,7 +123,9 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
         timestamps = (row.timestamp_s for row in again)
     schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows, timestamps=timestamps)
     _cache_rows(dataset)
-    producer = AIOKafkaProducer(**producer_settings(scenario, spec.bootstrap, base_dir))
+    # the run's login, resolved from the environment the worker inherited
+    security = ClientSecurity.resolve(scenario.kafka.security, base_dir=base_dir)
+    producer = AIOKafkaProducer(**producer_settings(scenario.kafka, spec.bootstrap, security))
     await producer.start()
     try:
         sink = _Sink(conn, with_rows=spec.with_rows)

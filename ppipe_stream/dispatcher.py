@@ -39,7 +39,7 @@ from .errors import DatasetError
 from .hist import new_histogram, percentiles_ms, record_many
 from .schedule import Schedule
 
-__all__ = ["Dispatcher", "DispatchStats", "OnSent"]
+__all__ = ["Dispatcher", "DispatchStats", "OnSent", "producer_settings"]
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +49,14 @@ _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
 _MAX_QUEUED = 16  # full batches waiting per partition before the loop itself waits
 _ENCODED_ROWS = 100_000  # datasets up to this many rows keep each row's features JSON
+
+
+def producer_settings(kafka: Any, bootstrap: str, security: Any) -> dict[str, Any]:
+    """The dispatcher's producer settings from ``[kafka]``, with the run's login
+    (a ``ClientSecurity``): one place for the run's producer and every worker's."""
+    return dict(bootstrap_servers=bootstrap, acks="all" if kafka.acks == "all" else int(kafka.acks),
+                enable_idempotence=kafka.idempotent, linger_ms=max(int(float(kafka.linger) * 1000), 0),
+                max_batch_size=262_144, max_request_size=4_194_304, **security.kafka_kwargs())
 
 
 class DispatchStats:

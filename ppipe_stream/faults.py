@@ -52,6 +52,9 @@ class RowCorruptor:
         self._faults = faults
         self._seed = seed
         self._offset_ns = offset_ns
+        self._windows = [(int(float(f.at) * 1e9),
+                          None if f.duration is None else int(float(f.at + f.duration) * 1e9))
+                         for f in faults]  # when each is on, in ns from the run's start
         self.corrupted = [0] * len(faults)
 
     def __getattr__(self, name: str) -> Any:  # name, n_rows, target, skipped_rows, close
@@ -60,9 +63,7 @@ class RowCorruptor:
     def __iter__(self) -> Iterator[Row]:
         for k, row in enumerate(self._dataset):
             now = self._offset_ns()
-            for f, fault in enumerate(self._faults):
-                start = int(float(fault.at) * 1e9)
-                end = None if fault.duration is None else start + int(float(fault.duration) * 1e9)
+            for f, (fault, (start, end)) in enumerate(zip(self._faults, self._windows)):
                 if now >= start and (end is None or now < end) and self._chosen(f, k, fault.fraction):
                     row = row._replace(features=self._spoil(row.features, fault, f, k), spoiled=True)
                     self.corrupted[f] += 1

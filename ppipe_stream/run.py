@@ -31,7 +31,7 @@ from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
 from .dispatch_workers import DispatchWorkers
-from .dispatcher import Dispatcher
+from .dispatcher import Dispatcher, producer_settings
 from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError
 from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
@@ -153,6 +153,7 @@ class _Run:
         try:
             async with AsyncExitStack() as stack, anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
+                self._preflight()
                 await self._start_broker(stack)
                 await self._run_body(stack)
                 complete = True
@@ -188,6 +189,15 @@ class _Run:
                 log.warning("run.interrupted", signal=signal.Signals(signum).name)
                 scope.cancel()
 
+    def _preflight(self) -> None:
+        """What the machine must offer, checked before anything is started."""
+        if any(isinstance(f, NetworkFault) and f.delay is not None for f in self.scenario.faults):
+            from .faults import netem_available
+
+            if not netem_available():
+                raise RunError("a network delay fault needs the kernel's netem queueing discipline "
+                               "(sch_netem), which this machine does not have; `loss` alone works")
+
     def _kill_everything(self) -> None:
         """SIGKILL the pipelines and the run's broker now; cleanup then finds them gone
         and waits for nothing (its timeouts shrink too)."""
@@ -197,9 +207,9 @@ class _Run:
                 runner.kill_now()
             except Exception:  # noqa: BLE001 - keep killing the others
                 log.exception("run.hard_stop_failed", pipeline=runner.name)
-        for broker in (self._tansu, self.broker):
-            if broker is not None:
-                (broker.crash if hasattr(broker, "crash") else broker.kill)()
+        for node in (self._tansu, self.broker.node if self.broker else None):
+            if node is not None:
+                node.kill()
 
     async def _shielded(self, fn: Callable[[], Any], timeout: float = 10.0) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(0.5 if self.hard_stop else timeout):
@@ -260,10 +270,7 @@ class _Run:
     async def _run_body(self, stack: AsyncExitStack) -> None:
         scenario = self.scenario
         kafka = scenario.kafka
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks=_acks(kafka.acks), enable_idempotence=kafka.idempotent,
-            linger_ms=max(int(float(kafka.linger) * 1000), 0), max_batch_size=262_144,
-            max_request_size=4_194_304, **self.security.kafka_kwargs())
+        producer = AIOKafkaProducer(**producer_settings(kafka, self.bootstrap, self.security))
         await producer.start()
         stack.push_async_callback(self._shielded, producer.stop)
         reader = OutputReader(self.bootstrap, {self.topics.output(p.name): p.name
@@ -401,12 +408,6 @@ class _Run:
             dataset = corruptor = RowCorruptor(
                 dataset, corrupt, seed=scenario.seed,
                 offset_ns=lambda: time.perf_counter_ns() - (self._clock or (0, 0))[1])
-        if any(isinstance(f, NetworkFault) and f.delay is not None for f in scenario.faults):
-            from .faults import netem_available
-
-            if not netem_available():
-                raise RunError("a network delay fault needs the kernel's netem queueing discipline "
-                               "(sch_netem), which this machine does not have; `loss` alone works")
         self._clock = (time.time_ns(), time.perf_counter_ns())
         self.started_ns = self._clock[0]
         self.incidents.start_ns = self.started_ns
@@ -482,12 +483,13 @@ class _Run:
     def _write_advance(self, advance: Any) -> None:
         stats = {r.name: r.stats() for r in self.runners}
         window_ns = self.scenario.scoring.window.ns
+        outages = self.incidents.outages()
         for row in advance.timeline_rows:
             sample = stats.get(row["pipeline"]) or {}
             row["cpu_percent"] = sample.get("cpu_percent")
             row["memory_mib"] = sample.get("memory_mib")
             begin = self.started_ns + int(row["time_s"] * 1e9)
-            row["broker_down_s"] = _overlap_s(self.incidents.outages(), row["time_s"], window_ns / 1e9)
+            row["broker_down_s"] = _overlap_s(outages, row["time_s"], window_ns / 1e9)
             row["incidents"] = self.incidents.between(begin, begin + window_ns)
         self.folder.append_timeline(advance.timeline_rows)
         if self._hlogs is not None:
@@ -609,7 +611,3 @@ def _overlap_s(outages: list[dict[str, Any]], start_s: float, length_s: float) -
     """Seconds of ``[start_s, start_s + length_s)`` during which some broker node was down."""
     end_s = start_s + length_s
     return round(sum(max(0.0, min(o["end_s"], end_s) - max(o["start_s"], start_s)) for o in outages), 3)
-
-
-def _acks(value: str) -> int | str:
-    return "all" if value == "all" else int(value)
