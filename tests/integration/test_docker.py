@@ -286,24 +286,29 @@ pipeline = "echo"
 loss = 0.4
 duration = "3s"
 [[faults]]
-at = "5s"
+at = "8s"
 action = "pause"
 pipeline = "echo"
 duration = "2s"
 [[faults]]
-at = "9s"
+at = "12s"
 action = "kill"
 pipeline = "echo"
-""", count=600, rate=50)
+""", count=800, rate=50)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     kinds = [(i["kind"], i["target"]) for i in summary["incidents"]]
     assert kinds.count(("fault", "echo")) == 3 and kinds.count(("fault_end", "echo")) == 2, kinds
-    # the frozen pipeline is hung (40% loss may well silence it for a second too: also a hang)
-    hang = [i for i in summary["incidents"] if i["kind"] == "pipeline_hang" and 5.0 < i["t_s"] < 7.5]
-    assert len(hang) == 1 and hang[0]["detected_after_s"] <= 2.0, summary["incidents"]
+    # the frozen pipeline is hung within 2 s of the freeze, or was hung already: 40% loss
+    # silences it too, and its TCP connections may still be backing off when the freeze comes
+    incidents = summary["incidents"]
+    fresh = [i for i in incidents if i["kind"] == "pipeline_hang" and 8.0 < i["t_s"] < 10.5
+             and i["detected_after_s"] <= 2.0]
+    before = [i for i in incidents if i["t_s"] <= 8.0 and i["kind"] in ("pipeline_hang", "pipeline_recovered")]
+    still_hung = bool(before) and before[-1]["kind"] == "pipeline_hang"
+    assert fresh or still_hung, incidents
     exits = [i for i in summary["incidents"] if i["kind"] == "pipeline_exit"]
-    assert exits and exits[0]["detected_after_s"] < 2.0 and exits[0]["t_s"] >= 8.5, exits
+    assert exits and exits[0]["detected_after_s"] < 2.0 and exits[0]["t_s"] >= 11.5, exits
     assert summary["pipelines"]["echo"]["container"]["restarts"] >= 1
     import csv
 
@@ -314,8 +319,8 @@ pipeline = "echo"
                   if lo <= float(r["time_s"]) < hi and r["latency_p99_ms"]]
         return max(values, default=0.0)
     # 40% of packets dropped both ways: TCP retransmits (200 ms+) show in the tail. A
-    # window holds the answers read in it: those held up arrive by the end of the fault
-    assert p99(1.5, 5.0) > 150 > p99(0.0, 1.0), (p99(0.0, 1.0), p99(1.5, 5.0))
+    # window holds the answers read in it: those held up arrive before the next fault (8 s)
+    assert p99(1.5, 8.0) > 150 > p99(0.0, 1.0), (p99(0.0, 1.0), p99(1.5, 8.0))
     assert leftovers(docker_engine, summary["run_id"]) == []
 
 
