@@ -1,11 +1,12 @@
 """Pipeline supervision: telling a hung pipeline from a slow one, and acting on it.
 
-Owns the hang rule. A pipeline is *hung* when an event has waited for its
-answer longer than the pipeline's ``hang_after`` and nothing at all (answer,
-reply, even garbage) has come from it for that long: a slow pipeline still
-answers, so it is never hung, only late. The hang began at the later of the
-last output and the oldest waiting event; the time from then to the check that
-saw it is reported as ``detected_after_s``. ``on_hang = "restart"`` kills the
+Owns the hang rule. A pipeline is *hung* when an event sent **after its last
+output** (answer, reply, even garbage) has waited longer than the pipeline's
+``hang_after`` with nothing coming out: a slow pipeline still answers, so it is
+never hung, only late; an idle one was sent nothing since it last spoke (an
+event it answered with garbage waits forever, yet it was answered), so it is
+never hung either. The hang began when the oldest such event was sent; the time
+from then to the check that saw it is reported as ``detected_after_s``. ``on_hang = "restart"`` kills the
 replicas so their restart policy starts them again. A hung pipeline that
 answers again has *recovered*. Exits and restarts are the runners' to report;
 the figures are the scorer's.
@@ -47,10 +48,9 @@ class HangWatch:
                     self._incidents.record(IncidentKind.PIPELINE_RECOVERED, name, "answers again",
                                            duration_s=(last - began) / 1e9)
                 continue
-            waiting = self._scorer.waiting_since(name)
-            if waiting is None:
+            began = self._scorer.waiting_after(name, last)
+            if began is None:
                 continue
-            began = max(waiting, last if last is not None else self._start_ns)
             if now_ns - began <= int(float(spec.hang_after) * 1e9):
                 continue
             runner = self._runners.get(name)

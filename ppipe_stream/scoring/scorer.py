@@ -256,15 +256,20 @@ class Scorer:
         """Every event held (sent and not given up on) has an answer from every pipeline."""
         return not any(self._ledger.pending)
 
-    def waiting_since(self, pipeline: str) -> int | None:
-        """Intended ns of the oldest held event ``pipeline`` has not answered
-        (None when nothing waits): with :meth:`last_output_ns`, what tells a hang."""
+    def waiting_after(self, pipeline: str, after_ns: int | None) -> int | None:
+        """Sent ns of the oldest held event ``pipeline`` has not answered that was
+        sent after ``after_ns`` (its last output; None: any). None when no such
+        event waits: an event sent before the last output was seen by a pipeline
+        that was still answering, so it tells nothing about a hang."""
         ledger, p = self._ledger, self._tracks[pipeline].index
         if not ledger.pending[p]:
             return None
-        row = ledger.answered[p, ledger.start:ledger.start + ledger.held]
-        first = int(np.argmin(row))
-        return None if row[first] else int(ledger.intended[ledger.start + first])
+        begin, end = ledger.start, ledger.start + ledger.held
+        waiting = ~ledger.answered[p, begin:end]
+        if after_ns is not None:
+            waiting &= ledger.sent[begin:end] > after_ns
+        first = int(np.argmax(waiting))
+        return int(ledger.sent[begin + first]) if waiting[first] else None
 
     def last_output_ns(self, pipeline: str) -> int | None:
         """When anything (answer, reply, garbage) was last read from ``pipeline``."""

@@ -1,0 +1,82 @@
+"""The hang rule as a user meets it (``ppipe run`` in a subprocess): a pipeline that
+answered everything it was sent, one answer being garbage, and then sits idle is
+not hung; a frozen pipeline with events still flowing is hung within
+``hang_after`` + 0.2 s."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import answer_dataset
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+SCENARIO = """
+name = "{name}"
+seed = 1
+[dataset]
+source = "csv"
+path = "{data}"
+target = "label"
+[load]
+profile = "constant"
+rate = {rate}
+{stop}
+drain = "{drain}"
+[labels]
+delay = "never"
+[[pipelines]]
+name = "p"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.{example}"]
+env = {{ PPIPE_FAULTY_LATE_MS = "0" }}
+hang_after = "1s"
+[scoring]
+task = "classification"
+deadline = "10s"
+window = "500ms"
+{faults}
+"""
+
+
+def run(tmp_path: Path, **fields: str) -> tuple[dict, list[dict]]:
+    data = answer_dataset(tmp_path / "answers.csv", 400)
+    path = tmp_path / "scenario.toml"
+    path.write_text(SCENARIO.format(data=data, **fields))
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
+                             "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode in (0, 3), result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    lines = (out / "incidents.jsonl").read_text().splitlines()
+    return summary, [json.loads(line) for line in lines if line.strip()]
+
+
+def test_an_idle_pipeline_whose_last_answer_was_garbage_is_not_hung(tmp_path):
+    """ids 0-3 go out; the faulty pipeline answers id 3 with bytes that are not JSON
+    (so id 3 waits forever) and then receives nothing more: idle, never hung."""
+    summary, incidents = run(tmp_path, name="idle", rate="20", stop="count = 4",
+                             drain="3s", example="faulty", faults="")
+    container = summary["pipelines"]["p"]["container"]
+    status = summary["pipelines"]["p"]["status"]
+    assert status["syntax_error"] == 1 and status["missing"] == 1, status
+    assert [i for i in incidents if i["kind"] == "pipeline_hang"] == []
+    assert container["hangs"] == 0 and container["hung_now"] is False
+
+
+def test_a_frozen_pipeline_with_events_flowing_is_hung_within_hang_after(tmp_path):
+    summary, incidents = run(
+        tmp_path, name="frozen", rate="50", stop='duration = "5s"', drain="4s",
+        example="echo",
+        faults='[[faults]]\nat = "2s"\naction = "pause"\npipeline = "p"\nduration = "2s"\n')
+    hangs = [i for i in incidents if i["kind"] == "pipeline_hang"]
+    assert len(hangs) == 1, incidents
+    assert hangs[0]["detected_after_s"] <= 1.0 + 0.2, hangs
+    assert 2.0 < hangs[0]["t_s"] <= 3.4, hangs
+    assert summary["pipelines"]["p"]["container"]["hangs"] == 1
