@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .live import Frame, Trends, render
+from .outcome import Outcome, outcome_of
 
 __all__ = ["RunDisplay", "ranked", "summary_table"]
 
@@ -103,15 +104,21 @@ def summary_table(summary: dict[str, Any]) -> Table:
             _ms(latency.get("p50")), _ms(latency.get("p99")), _ms(latency.get("max")),
             f"{figures.get('throughput_eps') or 0:.1f}", metrics)
     validity = summary.get("validity") or {}
-    if validity and not validity.get("valid", True):
+    if validity and not validity.get("valid", True) and validity.get("judged", True):
         table.caption = (table.caption + "\n" if table.caption else "") + escape(
             "INVALID run: " + "; ".join(validity.get("reasons", [])) + ". Try: "
             + "; ".join(validity.get("recommendations", [])))
     if summary.get("aborted"):
         table.caption = (table.caption + "\n" if table.caption else "") + escape(
             f"ABORTED: {summary['aborted']}")
+    outcome = outcome_of(summary)
+    if outcome is not Outcome.COMPLETE:
+        why = f": {summary['error']}" if outcome is Outcome.FAILED and summary.get("error") else ""
+        table.caption = (table.caption + "\n" if table.caption else "") + escape(
+            f"{str(outcome).upper()}{why}: thresholds and validity not judged")
     for result in summary.get("thresholds", []):
-        mark = "ok" if result.get("ok") else "FAILED"
+        mark = ("not judged" if result.get("judged") is False
+                else "ok" if result.get("ok") else "FAILED")
         who = f" [{result['pipeline']}]" if result.get("pipeline") else ""
         table.caption = (table.caption + "\n" if table.caption else "") + \
             escape(f"{mark}: {result.get('expr')}{who} (value {result.get('value')})")

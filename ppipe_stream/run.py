@@ -39,6 +39,7 @@ from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
 from .hist import percentiles_ms
 from .live import Frame
+from .outcome import Outcome, not_judged_thresholds, not_judged_validity
 from .output_reader import READY_COMMAND_ID, OutputReader
 from .proctor import Proctor
 from .results import RunFolder, iso_utc
@@ -123,7 +124,8 @@ class _Run:
         self.topics = protocol.Topics(prefix=f"ppipe.{folder.run_id}")
         self.view = LiveView(planned_s=_planned_seconds(self.scenario),
                              planned_events=self.scenario.load.count)
-        self.broker_kind = BrokerKind.KAFKA
+        self.broker_kind = _planned_broker(self.scenario)  # named even if the run fails first
+        self.broker_started = False
         self.bootstrap = self.scenario.kafka.bootstrap
         self.runners: list[ProcessRunner] = []
         self.scorer: Scorer | None = None
@@ -244,6 +246,7 @@ class _Run:
         names += [(self.topics.output(p.name), kafka.partitions) for p in self.scenario.pipelines]
         await create_topics(self.bootstrap, names, replication_factor=kafka.replication_factor,
                             security=self.security)
+        self.broker_started = True  # reached and serving the run's topics
 
     async def _start_sandbox(self, stack: AsyncExitStack) -> None:
         """Docker pipelines live on an internal network whose only other member is
@@ -543,15 +546,23 @@ class _Run:
             "started_at": iso_utc(self.started_ns),
             "duration_s": round((now - self.started_ns) / 1e9, 3),
             "broker": {"kind": str(self.broker_kind), "bootstrap": self.bootstrap,
+                       "started": self.broker_started,
                        "outages": (outages := self.incidents.outages(now)),
                        "downtime_s": round(sum(o["duration_s"] for o in outages), 3)},
             "dispatch": dispatch,
             "pipelines": pipelines,
         }
+        outcome = (Outcome.COMPLETE if complete else Outcome.INTERRUPTED if self.interrupted
+                   else Outcome.FAILED if self.error else Outcome.RUNNING)
+        summary["outcome"] = str(outcome)
         results = evaluate(scenario.thresholds, summary) if scenario.thresholds else []
-        summary["thresholds"] = results
         summary["passed"] = complete and all(r["ok"] for r in results)
-        summary["validity"] = judge_validity(scenario.validity, summary)
+        summary["thresholds"] = results if complete else not_judged_thresholds(results)
+        if outcome in (Outcome.FAILED, Outcome.INTERRUPTED):
+            summary["validity"] = not_judged_validity(outcome, self.error)
+        else:  # a partial summary is judged as it stands, for the live view: not final
+            summary["validity"] = {**judge_validity(scenario.validity, summary),
+                                   "judged": outcome is Outcome.COMPLETE}
         summary["incidents"] = self.incidents.summary()
         if self.injector is not None:
             summary["faults"] = self.injector.summary()
@@ -600,6 +611,16 @@ def _planned_commands_horizon(scenario: Any) -> float:
     if scenario.load.count and rate:
         return scenario.load.count / rate
     return 60.0
+
+
+def _planned_broker(scenario: Any) -> BrokerKind:
+    """The kind of broker the run will use: docker pipelines and the default embedded
+    broker are tansu, ``embedded = "kafka"`` and an existing cluster are Kafka."""
+    if any(isinstance(p, DockerPipeline) for p in scenario.pipelines):
+        return BrokerKind.TANSU
+    if scenario.kafka.bootstrap == "embedded":
+        return BrokerKind.KAFKA if scenario.kafka.embedded == "kafka" else BrokerKind.TANSU
+    return BrokerKind.KAFKA
 
 
 def _planned_seconds(scenario: Any) -> float | None:

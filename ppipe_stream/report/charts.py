@@ -177,7 +177,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
 
     bottoms = np.zeros(len(labels))
     for status in STATUSES:
-        values = np.array([run.summary["pipelines"][p]["status"].get(status, 0) for run, p, _, _ in each()])
+        values = np.array([(run.summary["pipelines"][p].get("status") or {}).get(status, 0) for run, p, _, _ in each()])
         if values.any():
             ax.barh(labels, values, left=bottoms, label=status)
             bottoms += values

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..display import ranked
+from ..outcome import Outcome, outcome_of
 from .charts import RunData, draw_charts, load_run
 
 __all__ = ["write_report"]
@@ -48,6 +49,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _outcome_cell(outcome: Outcome, error: str | None) -> str:
+    if outcome is Outcome.COMPLETE:
+        return '<span class="ok">complete</span>'
+    why = f": {_e(error)}" if outcome is Outcome.FAILED and error else ""
+    return f'<span class="bad">{_e(str(outcome))}</span>{why}'
+
+
+def _threshold_cell(result: dict[str, Any]) -> str:
+    if result.get("judged") is False:
+        return '<span class="bad">not judged</span>'
+    return '<span class="ok">ok</span>' if result.get("ok") else '<span class="bad">failed</span>'
+
+
 def _run_section(run: RunData) -> str:
     s = run.summary
     dispatch = s.get("dispatch") or {}
@@ -56,12 +70,18 @@ def _run_section(run: RunData) -> str:
     verdict = ('<span class="ok">valid</span>' if validity.get("valid", True) else
                '<span class="bad">INVALID</span>: ' + _e("; ".join(validity.get("reasons", [])))
                + "<br>Try: " + _e("; ".join(validity.get("recommendations", []))))
-    passed = '<span class="ok">passed</span>' if s.get("passed") else '<span class="bad">failed</span>'
+    outcome = outcome_of(s)
+    if outcome is not Outcome.COMPLETE:
+        passed = '<span class="bad">not judged</span>'
+        verdict = '<span class="bad">not judged</span>: ' + _e("; ".join(validity.get("reasons", [])))
+    else:
+        passed = '<span class="ok">passed</span>' if s.get("passed") else '<span class="bad">failed</span>'
     parts = [f"<h2>Run {_e(run.label)}</h2>",
              _table(["figure", "value"], [
                  ["scenario", _e(s.get("scenario"))], ["started", _e(s.get("started_at"))],
                  ["duration", f"{_num(s.get('duration_s'), 1)} s"],
-                 ["complete", _e(s.get("complete"))], ["thresholds", passed], ["validity", verdict],
+                 ["outcome", _outcome_cell(outcome, s.get("error"))],
+                 ["thresholds", passed], ["validity", verdict],
                  ["broker", _e((s.get("broker") or {}).get("kind"))],
                  ["events sent", _e(dispatch.get("events_sent"))],
                  ["rate target / achieved", f"{_num(dispatch.get('target_rate'))} / {_num(dispatch.get('achieved_rate'), 1)} events/s"],
@@ -85,7 +105,7 @@ def _run_section(run: RunData) -> str:
     if s.get("thresholds"):
         parts += ["<h3>Thresholds</h3>", _table(["rule", "pipeline", "value", "verdict"], [
             [_e(t["expr"]), _e(t.get("pipeline")), _num(t.get("value")),
-             '<span class="ok">ok</span>' if t["ok"] else '<span class="bad">failed</span>']
+             _threshold_cell(t)]
             for t in s["thresholds"]])]
     command_rows = [[_e(p), _e(c)] + [_e(v) for v in counts.values()]
                     for p, fig in (s.get("pipelines") or {}).items()

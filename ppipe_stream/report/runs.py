@@ -14,6 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from ..display import ranked
+from ..outcome import Outcome, outcome_of
 
 __all__ = ["list_runs", "runs_table"]
 
@@ -51,6 +52,16 @@ def runs_table(root: Path) -> Table:
             str((figures.get("latency_ms") or {}).get("p99", "-")),
             f"{metric[0]} {metric[1]:.3f}" if metric and metric[1] is not None else "-",
             str((figures.get("status") or {}).get("missing", "-")),
-            "yes" if summary.get("passed") else ("partial" if not summary.get("complete") else "no"),
-            "yes" if (summary.get("validity") or {}).get("valid", True) else "no")
+            *_verdicts(summary))
     return table
+
+
+def _verdicts(summary: dict[str, Any]) -> tuple[str, str]:
+    """The passed and valid columns: "yes"/"no" for a complete run; for any other
+    its outcome (interrupted, failed, running), never a verdict it was not given."""
+    outcome = outcome_of(summary)
+    if outcome is not Outcome.COMPLETE:
+        return str(outcome), "not judged"
+    validity = summary.get("validity") or {}
+    return ("yes" if summary.get("passed") else "no",
+            "yes" if validity.get("valid", True) else "no")
