@@ -2,14 +2,17 @@
 
 Owns drawing, from a run folder's ``timeline.csv``, ``summary.json`` and
 ``latency-*.hlog``: latency percentiles over time, throughput sent vs answered,
-the first metric over time, the latency distribution (percentile spectrum),
-the status breakdown, and resource use when the timeline has it. With a second
+the first metric over time (windows with too few answers left out), the
+latency split (broker-in / compute / broker-out), the deadline and latency
+thresholds as lines, the latency distribution (percentile spectrum), the
+status breakdown, and resource use when the timeline has it. With a second
 run, each chart overlays both. Reads files, writes PNGs; computes no figure.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,67 @@ class RunData:
         return quantiles, [values[q] / 1000 for q in quantiles]
 
 
+    def sent_series(self, pipeline: str) -> tuple[list[float], list[float]]:
+        """Events sent per window, the warm-up's included (older folders: scored only)."""
+        xs, ys = [], []
+        for row in self.rows:
+            if row.get("pipeline") == pipeline and row.get("sent") not in (None, ""):
+                xs.append(float(row["time_s"]))
+                ys.append(float(row["sent"]) + float(row.get("sent_warmup") or 0))
+        return xs, ys
+
+    def metric_series(self, pipeline: str, metric: str) -> tuple[list[float], list[float], int]:
+        """The metric per window, leaving out windows with too few answers to mean
+        anything (2 answers right is no "accuracy 1.0"); returns the bound used."""
+        answered = [float(r["answered"]) for r in self.rows
+                    if r.get("pipeline") == pipeline and r.get("answered") not in (None, "")]
+        typical = sorted(answered)[len(answered) // 2] if answered else 0.0
+        floor = max(MIN_WINDOW_ANSWERS, int(0.1 * typical))
+        xs, ys = [], []
+        for row in self.rows:
+            if row.get("pipeline") != pipeline or row.get(metric) in (None, ""):
+                continue
+            if float(row.get("answered") or 0) >= floor:
+                xs.append(float(row["time_s"]))
+                ys.append(float(row[metric]))
+        return xs, ys, floor
+
+    def scenario(self) -> dict[str, Any]:
+        """The run folder's scenario.toml (empty when missing or unreadable)."""
+        import tomllib
+
+        try:
+            return tomllib.loads((self.folder / "scenario.toml").read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            return {}
+
+    def latency_lines(self) -> list[tuple[str, float]]:
+        """(label, ms) of the deadline and every latency threshold, for the charts."""
+        from ..scoring.thresholds import parse_threshold
+        from ..units import parse_duration
+
+        scenario = self.scenario()
+        lines = []
+        deadline = (scenario.get("scoring") or {}).get("deadline")
+        try:
+            seconds = parse_duration(str(deadline)) if deadline is not None else math.inf
+        except ValueError:
+            seconds = math.inf
+        if math.isfinite(seconds):
+            lines.append(("deadline", seconds * 1000))
+        for key, expr in (scenario.get("thresholds") or {}).items():
+            try:
+                rule = parse_threshold(key, expr)
+            except ValueError:
+                continue
+            if rule.figure.startswith("latency."):
+                lines.append((rule.text, rule.value))
+        return lines
+
+
+MIN_WINDOW_ANSWERS = 5
+
+
 def load_run(folder: Path) -> RunData:
     import json
 
@@ -109,6 +173,42 @@ def _mark_incidents(ax, run: RunData) -> None:
             ax.axvline(incident["t_s"], color=mark[0], linestyle=mark[1], linewidth=1, label=label)
 
 
+def _mark_bounds(ax, run: RunData) -> None:
+    """The deadline and the latency thresholds as horizontal lines."""
+    for k, (label, ms) in enumerate(run.latency_lines()):
+        ax.axhline(ms, color="tab:red" if label == "deadline" else "tab:purple",
+                   linestyle="--" if label == "deadline" else ":", linewidth=1,
+                   label=label if k < 6 else None)
+
+
+SPLIT_PARTS = ("broker_in", "compute", "broker_out")
+
+
+def _draw_split(series: list[tuple[RunData, str, str, str]]):
+    """Where each pipeline's latency goes: broker-in, compute, broker-out, p50 and p99
+    of each part (percentiles of parts do not add up to the whole's)."""
+    import numpy as np
+
+    rows = [(name, (run.summary["pipelines"][p].get("latency_split_ms") or {}))
+            for run, p, name, _ in series]
+    rows = [(name, split) for name, split in rows if any(split.get(part) for part in SPLIT_PARTS)]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.6 * len(rows) * 2))
+    y = np.arange(len(rows))
+    for q, (quantile, height, alpha) in enumerate((("p50", 0.38, 1.0), ("p99", 0.38, 0.45))):
+        left = np.zeros(len(rows))
+        for part, color in zip(SPLIT_PARTS, ("tab:blue", "tab:orange", "tab:green"), strict=True):
+            values = np.array([float((split.get(part) or {}).get(quantile) or 0.0) for _, split in rows])
+            ax.barh(y + q * height, values, height=height, left=left, color=color, alpha=alpha,
+                    label=f"{part} {quantile}")
+            left += values
+    ax.set_yticks(y + 0.19, [name for name, _ in rows])
+    ax.set(title="Latency split: broker-in, compute, broker-out (p50 solid, p99 light)", xlabel="ms")
+    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
 def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     """Draw every chart into ``out``; returns {chart name: png path}."""
     out.mkdir(parents=True, exist_ok=True)
@@ -127,6 +227,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             xs, ys = run.series(pipeline, column)
             ax.plot(xs, ys, style, linewidth=width, label=f"{name} {column.split('_')[1]}")
     _mark_incidents(ax, runs[0])
+    _mark_bounds(ax, runs[0])
     ax.set(title="Latency over time (from intended send time)", xlabel="time (s)", ylabel="ms")
     _legend(ax, fontsize=7, ncol=2)
     charts["latency_over_time"] = _save(fig, out / "latency_over_time.png")
@@ -135,8 +236,9 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     for r, run in enumerate(runs):
         first = run.pipelines[0] if run.pipelines else None
         if first:
-            xs, ys = run.series(first, "sent")
-            ax.plot(xs, ys, styles[r % 2], color="black", label="sent" + ("" if len(runs) == 1 else f" ({'AB'[r]})"))
+            xs, ys = run.sent_series(first)
+            ax.plot(xs, ys, styles[r % 2], color="black", label="sent (warm-up included)"
+                    + ("" if len(runs) == 1 else f" ({'AB'[r]})"))
     for run, pipeline, name, style in each():
         xs, ys = run.series(pipeline, "throughput_eps")
         ax.plot(xs, ys, style, label=f"{name} answered")
@@ -146,14 +248,17 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     charts["throughput"] = _save(fig, out / "throughput.png")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    metric = None
+    metric, floors = None, set()
     for run, pipeline, name, style in each():
         metrics = (run.summary["pipelines"][pipeline].get("metrics") or {})
         metric = metric or next(iter(metrics), None)
         if metric:
-            xs, ys = run.series(pipeline, metric)
-            ax.plot(xs, ys, style, label=name)
-    ax.set(title=f"{metric or 'metric'} per window (prequential)", xlabel="time (s)", ylabel=metric or "")
+            xs, ys, floor = run.metric_series(pipeline, metric)
+            floors.add(floor)
+            ax.plot(xs, ys, style, marker=".", label=name)
+    note = f" (windows with under {max(floors)} answers left out)" if floors else ""
+    ax.set(title=f"{metric or 'metric'} per window (prequential){note}", xlabel="time (s)",
+           ylabel=metric or "")
     _legend(ax, fontsize=7, ncol=2)
     charts["metric_over_time"] = _save(fig, out / "metric_over_time.png")
 
@@ -169,6 +274,10 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     ax.set(title="Latency distribution (percentile spectrum, warm-up excluded)", ylabel="ms")
     _legend(ax, fontsize=7)
     charts["latency_distribution"] = _save(fig, out / "latency_distribution.png")
+
+    split = _draw_split(list(each()))
+    if split is not None:
+        charts["latency_split"] = _save(split, out / "latency_split.png")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
     names, bottoms = [], None

@@ -1,9 +1,10 @@
 """``report.html``: one self-contained page per run (or per pair of runs).
 
-Owns the page: headline figures and validity, the leaderboard, thresholds,
-command results, the charts (PNG files under ``charts/``, embedded in the page
-as data URIs so the file stands alone), and the scenario as run. Every value
-is HTML-escaped. Drawing is ``charts.py``'s; figures come from the run folder.
+Owns the page: first the headline (how the run ended, thresholds, validity
+with its reasons, the leaderboard), then the charts, then the details (figures,
+command results, incidents, the scenario as run). The charts are PNG files
+under ``charts/``, embedded in the page as data URIs so the file stands alone.
+Every value is HTML-escaped, with no Python reprs. Drawing is ``charts.py``'s; figures come from the run folder.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em}
 
 
 def _e(value: Any) -> str:
+    """Escaped text for a cell: no Python reprs (None is "-", booleans are yes/no)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return html.escape("-" if value is None else str(value))
 
 
@@ -62,51 +66,78 @@ def _threshold_cell(result: dict[str, Any]) -> str:
     return '<span class="ok">ok</span>' if result.get("ok") else '<span class="bad">failed</span>'
 
 
-def _run_section(run: RunData) -> str:
-    s = run.summary
-    dispatch = s.get("dispatch") or {}
-    lag = dispatch.get("lag_ms") or {}
+def _process_cell(container: dict[str, Any]) -> str:
+    """How the pipeline's processes fared, in words."""
+    if not container:
+        return "-"
+    code = container.get("exit_code")
+    words = ["running to the end" if code is None else f"exited with code {code}"]
+    if container.get("oom_killed"):
+        words.append("killed for memory (OOM)")
+    if container.get("restarts"):
+        words.append(f"{container['restarts']} restart(s)")
+    if container.get("hangs"):
+        words.append(f"{container['hangs']} hang(s)")
+    return _e(", ".join(words))
+
+
+def _verdicts(s: dict[str, Any]) -> tuple[str, str]:
+    """The thresholds' and the validity's verdicts, as HTML."""
     validity = s.get("validity") or {"valid": True}
-    verdict = ('<span class="ok">valid</span>' if validity.get("valid", True) else
-               '<span class="bad">INVALID</span>: ' + _e("; ".join(validity.get("reasons", [])))
-               + "<br>Try: " + _e("; ".join(validity.get("recommendations", []))))
-    outcome = outcome_of(s)
-    if outcome is not Outcome.COMPLETE:
-        passed = '<span class="bad">not judged</span>'
-        verdict = '<span class="bad">not judged</span>: ' + _e("; ".join(validity.get("reasons", [])))
-    else:
-        passed = '<span class="ok">passed</span>' if s.get("passed") else '<span class="bad">failed</span>'
-    parts = [f"<h2>Run {_e(run.label)}</h2>",
-             _table(["figure", "value"], [
-                 ["scenario", _e(s.get("scenario"))], ["started", _e(s.get("started_at"))],
-                 ["duration", f"{_num(s.get('duration_s'), 1)} s"],
-                 ["outcome", _outcome_cell(outcome, s.get("error"))],
-                 ["thresholds", passed], ["validity", verdict],
-                 ["broker", _e((s.get("broker") or {}).get("kind"))],
-                 ["events sent", _e(dispatch.get("events_sent"))],
-                 ["rate target / achieved", f"{_num(dispatch.get('target_rate'))} / {_num(dispatch.get('achieved_rate'), 1)} events/s"],
-                 ["dispatch lag p50 / p99 / max", f"{_num(lag.get('p50'))} / {_num(lag.get('p99'))} / {_num(lag.get('max'))} ms"],
-             ] + ([["aborted", _e(s["aborted"])]] if s.get("aborted") else []))]
+    if outcome_of(s) is not Outcome.COMPLETE:
+        reasons = _e("; ".join(validity.get("reasons", [])))
+        return '<span class="bad">not judged</span>', f'<span class="bad">not judged</span>: {reasons}'
+    passed = '<span class="ok">passed</span>' if s.get("passed") else '<span class="bad">failed</span>'
+    if validity.get("valid", True):
+        return passed, '<span class="ok">valid</span>'
+    return passed, ('<span class="bad">INVALID</span>: ' + _e("; ".join(validity.get("reasons", [])))
+                    + "<br>Try: " + _e("; ".join(validity.get("recommendations", []))))
+
+
+def _headline(run: RunData) -> str:
+    """What a reader needs first: how the run ended, its verdicts, the leaderboard
+    and every threshold."""
+    s = run.summary
+    passed, verdict = _verdicts(s)
+    parts = [f"<h2>Run {_e(run.label)}</h2>", _table(["verdict", ""], [
+        ["outcome", _outcome_cell(outcome_of(s), s.get("error"))],
+        ["thresholds", passed], ["validity", verdict],
+    ] + ([["aborted", _e(s["aborted"])]] if s.get("aborted") else []))]
     rows = []
     for rank, (name, p) in enumerate(ranked(s), start=1):
         st, lat = p.get("status") or {}, p.get("latency_ms") or {}
         metrics = ", ".join(f"{k} {_num(v)}" for k, v in (p.get("metrics") or {}).items())
-        container = p.get("container") or {}
         rows.append([str(rank), _e(name), _e(st.get("correct")), _e(st.get("incorrect")),
                      _e(st.get("deadline_exceeded")), _e(st.get("missing")),
                      _e(st.get("syntax_error", 0) + st.get("duplicate", 0) + st.get("unknown", 0)),
                      _num(lat.get("p50")), _num(lat.get("p99")), _num(lat.get("max")),
                      _num(p.get("throughput_eps"), 1), _e(metrics),
-                     _e(f"exit {container.get('exit_code')}, oom {container.get('oom_killed')}, "
-                        f"restarts {container.get('restarts')}")])
+                     _process_cell(p.get("container") or {})])
     parts += ["<h3>Leaderboard</h3>", _table(
         ["#", "pipeline", "correct", "incorrect", "late", "missing", "bad", "p50 ms", "p99 ms",
          "max ms", "events/s", "metrics", "process"], rows)]
     if s.get("thresholds"):
         parts += ["<h3>Thresholds</h3>", _table(["rule", "pipeline", "value", "verdict"], [
-            [_e(t["expr"]), _e(t.get("pipeline")), _num(t.get("value")),
-             _threshold_cell(t)]
+            [_e(t["expr"]), _e(t.get("pipeline")), _num(t.get("value")), _threshold_cell(t)]
             for t in s["thresholds"]])]
+    return "\n".join(parts)
+
+
+def _details(run: RunData) -> str:
+    """The run's figures, commands, incidents, faults and scenario, after the charts."""
+    s = run.summary
+    dispatch = s.get("dispatch") or {}
+    lag = dispatch.get("lag_ms") or {}
+    parts = [f"<h2>Details of {_e(run.label)}</h2>", _table(["figure", "value"], [
+        ["scenario", _e(s.get("scenario"))], ["started", _e(s.get("started_at"))],
+        ["duration", f"{_num(s.get('duration_s'), 1)} s"],
+        ["broker", _e((s.get("broker") or {}).get("kind"))],
+        ["events sent", _e(dispatch.get("events_sent"))],
+        ["rate target / achieved", f"{_num(dispatch.get('target_rate'))} / "
+                                   f"{_num(dispatch.get('achieved_rate'), 1)} events/s"],
+        ["dispatch lag p50 / p99 / max",
+         f"{_num(lag.get('p50'))} / {_num(lag.get('p99'))} / {_num(lag.get('max'))} ms"],
+    ])]
     command_rows = [[_e(p), _e(c)] + [_e(v) for v in counts.values()]
                     for p, fig in (s.get("pipelines") or {}).items()
                     for c, counts in (fig.get("commands") or {}).items()]
@@ -152,7 +183,8 @@ def write_report(folders: list[Path], out: Path | None = None) -> Path:
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ppipe report: {_e(title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>ppipe report: {_e(title)}</h1>"
             + (f"<p>A = {_e(runs[0].label)} (solid), B = {_e(runs[1].label)} (dashed)</p>" if len(runs) > 1 else "")
+            + "".join(_headline(run) for run in runs)
             + "<h2>Charts</h2>" + "\n".join(images)
-            + "".join(_run_section(run) for run in runs) + "</body></html>")
+            + "".join(_details(run) for run in runs) + "</body></html>")
     target.write_text(page, encoding="utf-8")
     return target

@@ -100,6 +100,7 @@ class Scorer:
         scored = intended >= self.config.warmup_end_ns
         if not scored.all():
             self.warmup_events += int(np.count_nonzero(~scored))
+            self._count_warmup(intended[~scored])
             intended, lag_us = intended[scored], lag_us[scored]
         if not len(intended):
             return
@@ -111,6 +112,13 @@ class Scorer:
         for window in groups:
             part = lag_us if len(groups) == 1 else lag_us[index == window]
             self._sent.setdefault(window, SentWindow()).add(part)
+
+    def _count_warmup(self, intended: np.ndarray) -> None:
+        """Warm-up events by window: sent (the throughput chart shows them), not scored."""
+        index = np.maximum((intended - self.start_ns) // self.config.window_ns, self._closed_below)
+        windows, counts = np.unique(index, return_counts=True)
+        for window, count in zip(windows.tolist(), counts.tolist(), strict=True):
+            self._sent.setdefault(window, SentWindow()).warmup += count
 
     # -- what came back --------------------------------------------------------
     def on_output(self, pipeline: str, values: Sequence[bytes | None], read_ns: int) -> None:

@@ -45,12 +45,14 @@ class Window:
 
 
 class SentWindow:
-    """The scored events intended in one window, and their dispatch lag (us)."""
+    """The scored events intended in one window, and their dispatch lag (us); and
+    the warm-up events intended in it (sent, never scored)."""
 
-    __slots__ = ("count", "lag")
+    __slots__ = ("count", "lag", "warmup")
 
     def __init__(self) -> None:
         self.count = 0
+        self.warmup = 0
         self.lag: HdrHistogram | None = None
 
     def add(self, lag_us: np.ndarray) -> None:
@@ -80,4 +82,5 @@ def timeline_row(*, time_s: float, pipeline: str, sent: SentWindow, window: Wind
     row["lag_ms_p99"] = lag
     row.update(window.status)
     row.update(window.counters)
+    row["sent_warmup"] = sent.warmup  # sent in the warm-up: on the throughput chart, not scored
     return row

@@ -14,7 +14,7 @@ MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
 COLUMNS = ["time_s", "pipeline", "sent", "answered", "throughput_eps", "latency_p50_ms",
            "latency_p99_ms", "accuracy", "f1", "lag_ms_p99", "correct", "incorrect",
-           "deadline_exceeded", "missing", "syntax_error", "duplicate", "unknown"]
+           "deadline_exceeded", "missing", "syntax_error", "duplicate", "unknown", "sent_warmup"]
 
 
 def scorer(pipelines=("p",), **kw) -> Scorer:
@@ -161,3 +161,13 @@ def test_memory_is_flat_when_the_run_doubles():
     finally:
         tracemalloc.stop()
     assert after - before < 256 * 1024, f"grew by {after - before} bytes over 40k events"
+
+
+def test_warmup_events_are_counted_as_sent_in_their_window_but_not_scored():
+    """The throughput chart showed sent=0 through the warm-up while 400 events went."""
+    s = scorer(warmup_end_ns=T0 + 1500 * MS)
+    send(s, range(4), at_ms=100)
+    send(s, range(4, 6), at_ms=1200)
+    send(s, range(6, 9), at_ms=1700)
+    rows = s.advance(T0 + 2600 * MS).timeline_rows
+    assert [(r["time_s"], r["sent"], r["sent_warmup"]) for r in rows] == [(0.0, 0, 4), (1.0, 3, 2)]
