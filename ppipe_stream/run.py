@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from .live import Frame
 from .outcome import Outcome, not_judged_thresholds, not_judged_validity
 from .output_reader import READY_COMMAND_ID, OutputReader
 from .proctor import Proctor
+from .resources import TreeSampler
 from .results import RunFolder, iso_utc
 from .runtime import ExternalRunner, ProcessRunner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
@@ -148,6 +150,9 @@ class _Run:
         self.hang_watch: HangWatch | None = None
         self.injector: FaultInjector | None = None
         self.broker_watch: BrokerWatch | None = None
+        self._workers: DispatchWorkers | None = None
+        self._harness_use = TreeSampler(self._harness_pids, children=False)
+        self._broker_use = TreeSampler(self._broker_pids)
 
     # -- the run ------------------------------------------------------------
     async def execute(self) -> RunOutcome:
@@ -285,6 +290,7 @@ class _Run:
                                       log_dir=self.folder.path, with_rows=bool(scenario.commands))
             stack.push_async_callback(workers.stop)
             await workers.start()
+            self._workers = workers
         async with anyio.create_task_group() as tg:
             # a TLS listener cannot read a plaintext probe: it is probed by connecting
             self.broker_watch = BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls)
@@ -483,14 +489,28 @@ class _Run:
                         self._abort.set()
                 await producer.send(self.topics.scores, msgspec.json.encode(self.frame()))
 
+    def _harness_pids(self) -> list[int]:
+        """This process and its dispatch workers (not the pipelines or the broker)."""
+        return [os.getpid(), *(self._workers.pids if self._workers is not None else [])]
+
+    def _broker_pids(self) -> list[int]:
+        """The run's own local broker process (none for a container or a cluster)."""
+        node = self._tansu if self._tansu is not None else (self.broker.node if self.broker else None)
+        return [node.pid] if node is not None and node.alive() else []
+
     def _write_advance(self, advance: Any) -> None:
         stats = {r.name: r.stats() for r in self.runners}
+        harness = self._harness_use.sample() or {}
+        broker = self._broker_use.sample() or {}
         window_ns = self.scenario.scoring.window.ns
         outages = self.incidents.outages()
         for row in advance.timeline_rows:
             sample = stats.get(row["pipeline"]) or {}
             row["cpu_percent"] = sample.get("cpu_percent")
             row["memory_mib"] = sample.get("memory_mib")
+            for who, use in (("harness", harness), ("broker", broker)):
+                row[f"{who}_cpu_percent"] = use.get("cpu_percent")
+                row[f"{who}_memory_mib"] = use.get("memory_mib")
             begin = self.started_ns + int(row["time_s"] * 1e9)
             row["broker_down_s"] = _overlap_s(outages, row["time_s"], window_ns / 1e9)
             row["incidents"] = self.incidents.between(begin, begin + window_ns)

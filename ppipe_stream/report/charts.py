@@ -5,7 +5,8 @@ Owns drawing, from a run folder's ``timeline.csv``, ``summary.json`` and
 the first metric over time (windows with too few answers left out), the
 latency split (broker-in / compute / broker-out), the deadline and latency
 thresholds as lines, the latency distribution (percentile spectrum), the
-status breakdown, and resource use when the timeline has it. With a second
+status breakdown, and resource use when the timeline has it (each pipeline's,
+the harness's and the run's own broker's). With a second
 run, each chart overlays both. Reads files, writes PNGs; computes no figure.
 """
 
@@ -300,6 +301,12 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
         for run, pipeline, name, style in each():
             cpu_ax.plot(*run.series(pipeline, "cpu_percent"), style, label=name)
             mem_ax.plot(*run.series(pipeline, "memory_mib"), style, label=name)
+        for r, run in enumerate(runs):  # the harness's and the broker's own use, once per run
+            first = run.pipelines[0] if run.pipelines else None
+            for who, color in (("harness", "black"), ("broker", "grey")) if first else ():
+                tag = who if len(runs) == 1 else f"{who} ({'AB'[r]})"
+                cpu_ax.plot(*run.series(first, f"{who}_cpu_percent"), styles[r % 2], color=color, label=tag)
+                mem_ax.plot(*run.series(first, f"{who}_memory_mib"), styles[r % 2], color=color, label=tag)
         cpu_ax.set(title="CPU (% of one core)", xlabel="time (s)")
         mem_ax.set(title="Memory (MiB)", xlabel="time (s)")
         _legend(cpu_ax, fontsize=7)

@@ -26,6 +26,7 @@ from anyio.abc import Process
 from ..errors import PipelineError
 from ..incidents import IncidentKind
 from ..procutil import signal_group, tail_lines
+from ..resources import TreeSampler
 from ..scenario.model import ProcessPipeline
 
 __all__ = ["ProcessRunner", "ReplicaExit"]
@@ -70,6 +71,7 @@ class ProcessRunner:
         self.exits: list[ReplicaExit] = []
         self.restarts = 0
         self.incidents: Any = None  # the run's IncidentLog, set by the run
+        self._sampler = TreeSampler(lambda: [p.pid for p in self._processes if p.returncode is None])
 
     def log_path(self, replica: int) -> Path:
         suffix = "" if self.spec.replicas == 1 else f"-{replica}"
@@ -181,7 +183,8 @@ class ProcessRunner:
         return self.poll()
 
     def stats(self) -> dict[str, float] | None:
-        return None
+        """CPU % (100 = one core) and resident MiB of the replicas and their children."""
+        return self._sampler.sample()
 
     @property
     def running(self) -> int:
