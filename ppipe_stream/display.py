@@ -40,6 +40,7 @@ class RunDisplay:
         self._live: Live | None = None
         self._trends = Trends()
         self._last_plain = 0.0
+        self._last_step = ""
         self._last_trend = 0.0
 
     def __enter__(self) -> "RunDisplay":
@@ -61,8 +62,9 @@ class RunDisplay:
         if self._live is not None:
             self._live.update(render(frame, self._trends))
             return
-        if now - self._last_plain >= PLAIN_EVERY_S:
-            self._last_plain = now
+        step = frame.state.split(" (")[0]  # a new step shows at once, then every few seconds
+        if now - self._last_plain >= PLAIN_EVERY_S or step != self._last_step:
+            self._last_plain, self._last_step = now, step
             print(f"ppipe: {frame.state}: {_detail(frame)}", file=self._stream, flush=True)
 
 

@@ -151,6 +151,8 @@ class _Run:
         self.injector: FaultInjector | None = None
         self.broker_watch: BrokerWatch | None = None
         self._workers: DispatchWorkers | None = None
+        self._step_label: str | None = None  # long set-up shown while it goes
+        self.broker_startup_s: float | None = None
         self._harness_use = TreeSampler(self._harness_pids, children=False)
         self._broker_use = TreeSampler(self._broker_pids)
 
@@ -234,12 +236,18 @@ class _Run:
 
             self.broker = RestartableKafka(log_dir=self.folder.path)
             stack.push_async_callback(self._in_thread_shielded, self.broker.close, 30.0)
-            await anyio.to_thread.run_sync(self.broker.start)
+            began = time.monotonic()
+            await self._step("starting the run's own Apache Kafka",
+                             lambda: anyio.to_thread.run_sync(self.broker.start))
+            self.broker_startup_s = round(time.monotonic() - began, 3)
             self.broker_kind = BrokerKind.KAFKA
             self.bootstrap = self.broker.bootstrap
             log.info("broker.started", kind=str(self.broker_kind), bootstrap=self.bootstrap)
         elif self.bootstrap == "embedded":
-            broker = await anyio.to_thread.run_sync(lambda: start_tansu(log_dir=self.folder.path))
+            began = time.monotonic()
+            broker = await self._step("starting the embedded broker (tansu)", lambda: anyio.to_thread.run_sync(
+                lambda: start_tansu(log_dir=self.folder.path)))
+            self.broker_startup_s = round(time.monotonic() - began, 3)
             self._tansu = broker
             stack.push_async_callback(self._in_thread_shielded, broker.stop)
             self.broker_kind = BrokerKind.TANSU
@@ -265,10 +273,15 @@ class _Run:
                              "broker: set [kafka] bootstrap = \"embedded\"")
         client = await anyio.to_thread.run_sync(docker_client)
         log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
-        self._base_image = await anyio.to_thread.run_sync(ensure_sdk_image, client)
+        self._base_image = await self._step(
+            "preparing the pipelines' image (the first run on a machine builds it: a minute or two)",
+            lambda: anyio.to_thread.run_sync(ensure_sdk_image, client))
         sandbox = SandboxNetwork(client, self.folder.run_id)
         stack.push_async_callback(self._in_thread_shielded, sandbox.remove)
-        await anyio.to_thread.run_sync(sandbox.create)
+        began = time.monotonic()
+        await self._step("starting the sandbox network and its broker (tansu)",
+                         lambda: anyio.to_thread.run_sync(sandbox.create))
+        self.broker_startup_s = round(time.monotonic() - began, 3)
         self._docker, self._sandbox = client, sandbox
         self.broker_kind = BrokerKind.TANSU
         self.bootstrap = sandbox.bootstrap
@@ -352,7 +365,7 @@ class _Run:
                             hint="set PPIPE_SECURITY_SASL_PASSWORD yourself; it is not written out")
             runner = self._runner(spec, env)
             runner.incidents = self.incidents
-            await runner.start()
+            await self._step(f"starting pipeline {spec.name!r}", runner.start)
             self.runners.append(runner)
             stack.push_async_callback(self._shielded, runner.stop)
 
@@ -532,9 +545,33 @@ class _Run:
             pipelines=self.view.pipelines or {}, resources={r.name: r.stats() for r in self.runners},
             incidents=self.incidents.recent())
 
+    async def _step(self, label: str, work: Callable[[], Any]) -> Any:
+        """Await ``work()`` while the display shows ``label`` and the time elapsed
+        (a spinner's worth of frames: long set-up is never silent); log its time."""
+        began = time.monotonic()
+
+        async def show() -> None:
+            while True:
+                self._step_label = f"{label} ({time.monotonic() - began:.0f}s)"
+                self._emit()
+                await anyio.sleep(0.25)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(show)
+                result = await work()
+                tg.cancel_scope.cancel()
+        finally:
+            self._step_label = None
+            log.info("run.step", step=label, seconds=round(time.monotonic() - began, 3))
+        return result
+
     def _emit(self) -> None:
         try:
-            self.on_update(self.frame())
+            frame = self.frame()
+            if self._step_label is not None:
+                frame = msgspec.structs.replace(frame, state=self._step_label)
+            self.on_update(frame)
         except Exception:  # noqa: BLE001 - a display bug must not stop a run
             log.exception("display.failed")
 
@@ -566,7 +603,7 @@ class _Run:
             "started_at": iso_utc(self.started_ns),
             "duration_s": round((now - self.started_ns) / 1e9, 3),
             "broker": {"kind": str(self.broker_kind), "bootstrap": self.bootstrap,
-                       "started": self.broker_started,
+                       "started": self.broker_started, "startup_s": self.broker_startup_s,
                        "outages": (outages := self.incidents.outages(now)),
                        "downtime_s": round(sum(o["duration_s"] for o in outages), 3)},
             "dispatch": dispatch,
