@@ -192,3 +192,39 @@ def test_tail_reads_the_scores_topic(tansu_broker, tmp_path):
         run.wait(timeout=120)
     assert tail.returncode == 0, tail.stderr
     assert run_id in tail.stdout and "river" in tail.stdout and "answered" in tail.stdout
+
+
+def test_rendered_report_leads_with_its_verdict(finished_run, tmp_path):
+    """What Chromium renders reads verdict first: outcome, thresholds, validity, the
+    leaderboard, then the charts (the split among them); no Python reprs."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        require_infra("headless Chromium is needed to look at the report (apt-get install chromium)")
+    profile = tempfile.mkdtemp(prefix="ppipe-chromium-")
+    try:
+        dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-background-networking", "--disable-component-update",
+                              f"--user-data-dir={profile}", "--dump-dom",
+                              (finished_run / "report.html").resolve().as_uri()],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(dom)
+    text = " ".join(parser.parts)
+    assert text.index("outcome") < text.index("validity") < text.index("Leaderboard") \
+        < text.index("Charts") < text.index("Details of"), text[:400]
+    assert 'alt="latency_split"' in dom and 'alt="resources"' in dom
+    head = text.split("Scenario as run")[0]
+    for repr_ in ("None", "True", "False"):
+        assert repr_ not in head, repr_
