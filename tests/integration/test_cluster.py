@@ -30,7 +30,7 @@ from ppipe_stream.scenario import loads_scenario
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-async def _read_all(bootstrap: str, topic: str,
+async def read_topic(bootstrap: str, topic: str,
                     partitions: int) -> list[tuple[int, bytes, dict[str, bytes]]]:
     """Every record of ``topic`` as (partition, value, headers), read by a plain consumer."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -97,7 +97,7 @@ async def test_killed_leader_is_replaced_and_restarted_node_rejoins(kafka_cluste
             await anyio.sleep(0.5)
     assert kafka_cluster.bootstrap == bootstrap  # same ports
     assert kafka_cluster.alive() == [1, 2, 3]
-    values = [int(v) for _, v, _ in await _read_all(kafka_cluster.bootstrap, topic, 1)]
+    values = [int(v) for _, v, _ in await read_topic(kafka_cluster.bootstrap, topic, 1)]
     assert values == list(range(200))  # acks=all + idempotence: once each, in order
 
 
@@ -221,7 +221,7 @@ idempotent = true
     summary = outcome.summary
     assert outcome.complete, summary
 
-    records = await _read_all(kafka_cluster.bootstrap, killer.topic, partitions)
+    records = await read_topic(kafka_cluster.bootstrap, killer.topic, partitions)
     events: Counter[int] = Counter()
     labels: Counter[int] = Counter()
     for _, value, _ in records:
@@ -282,7 +282,7 @@ def test_ppipe_broker_start_three_nodes_and_stop_leaves_nothing(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
-    assert proc.returncode == 0
+    assert proc.returncode == 130  # Ctrl+C: interrupted
     for address in addresses:  # every node is gone
         host, port = address.rsplit(":", 1)
         with pytest.raises(OSError):
