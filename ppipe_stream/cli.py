@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="run a local broker")
     broker_sub = broker.add_subparsers(dest="broker_command", required=True, parser_class=_Parser)
     start = broker_sub.add_parser("start", help="start a broker in the foreground (Ctrl+C stops it)")
-    start.add_argument("--kind", choices=["kafka", "tansu"], default="tansu")
-    start.add_argument("--port", type=int, default=None)
-    start.add_argument("--nodes", type=int, default=1, help="kafka only: a cluster of N nodes")
+    from .brokers.cli import add_start_arguments
+
+    add_start_arguments(start)
     return parser
 
 
@@ -180,7 +180,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "broker":
         from .brokers import main_broker_start
 
-        return main_broker_start(args.kind, args.port, nodes=args.nodes)
+        return main_broker_start(args.kind, args.port, nodes=args.nodes,
+                                 restart_after=args.restart_after)
     raise UsageError(f"unknown command {args.command!r}")
 
 

@@ -127,9 +127,13 @@ def pipeline_env(
     run_id: str,
     task: str,
     security: dict[str, str] | None = None,
+    acks: Literal["all", "1", "0"] | None = None,
+    idempotent: bool | None = None,
 ) -> dict[str, str]:
     """The environment a pipeline is started with (protocol.md). ``security`` holds
-    the ``PPIPE_SECURITY_*`` variables without their prefix (``ClientSecurity.env()``)."""
+    the ``PPIPE_SECURITY_*`` variables without their prefix (``ClientSecurity.env()``);
+    ``acks`` and ``idempotent`` (the run's ``[kafka]`` settings, for the pipeline's
+    output producer) become ``PPIPE_ACKS`` and ``PPIPE_IDEMPOTENT`` when given."""
     env = {
         "PPIPE_BOOTSTRAP": bootstrap,
         "PPIPE_INPUT_TOPIC": topics.input,
@@ -140,6 +144,10 @@ def pipeline_env(
         "PPIPE_PIPELINE": pipeline,
         "PPIPE_TASK": task,
     }
+    if acks is not None:
+        env["PPIPE_ACKS"] = acks
+    if idempotent is not None:
+        env["PPIPE_IDEMPOTENT"] = "true" if idempotent else "false"
     for key, value in (security or {}).items():
         env[f"PPIPE_SECURITY_{key.upper()}"] = value
     return env

@@ -358,7 +358,8 @@ class _Run:
         for spec in scenario.pipelines:
             env = protocol.pipeline_env(bootstrap=self.bootstrap, topics=self.topics,
                                         pipeline=spec.name, run_id=self.folder.run_id,
-                                        task=scenario.scoring.task, security=self.security.env())
+                                        task=scenario.scoring.task, security=self.security.env(),
+                                        acks=scenario.kafka.acks, idempotent=scenario.kafka.idempotent)
             if isinstance(spec, ExternalPipeline) and env.pop("PPIPE_SECURITY_SASL_PASSWORD", None):
                 # its environment is written to the run folder: the secret stays out
                 log.warning("pipeline.external_secret", pipeline=spec.name,

@@ -5,7 +5,10 @@ started with, the Kafka loop (input events and labels in the pipeline's group,
 every command on the control topic), the `received_ns` / `emitted_ns` stamps,
 the rows kept for `validate`, and the replies. A secured cluster's login
 (``PPIPE_SECURITY_*``: SASL PLAIN/SCRAM, TLS) is read by
-``PipelineConfig.from_env`` and used by all three of its Kafka clients. It must not import the harness
+``PipelineConfig.from_env`` and used by all three of its Kafka clients; the output
+producer's ``acks`` and idempotence come from ``PPIPE_ACKS`` / ``PPIPE_IDEMPOTENT``
+(the run's ``[kafka]`` settings), so an answer the broker acknowledged survives a
+leader loss when the run asks for ``acks = "all"``. It must not import the harness
 (runner, scorer, dispatcher): a pipeline depends on this module alone.
 
     from ppipe_stream.sdk import Pipeline
@@ -60,6 +63,22 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     pipeline: str = "pipeline"
     task: str = "classification"
     security: ClientSecurity = PLAINTEXT  # from PPIPE_SECURITY_* (docs/protocol.md)
+    # the output producer, from PPIPE_ACKS / PPIPE_IDEMPOTENT (the run's [kafka] acks /
+    # idempotent); unset: acks 1, not idempotent, which every broker (tansu too) takes
+    acks: str = "1"
+    idempotent: bool = False
+
+    def __post_init__(self) -> None:
+        if self.acks not in ACKS:
+            raise ValueError(f"PPIPE_ACKS is {self.acks!r}; use one of {', '.join(ACKS)}")
+        if self.idempotent and self.acks != "all":
+            raise ValueError(f"PPIPE_IDEMPOTENT=true needs PPIPE_ACKS=all "
+                             f"(Kafka's idempotent producer requires it), not {self.acks!r}")
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        """The output producer's delivery settings (aiokafka's ``acks``, ``enable_idempotence``)."""
+        return {"acks": "all" if self.acks == "all" else int(self.acks),
+                "enable_idempotence": self.idempotent}
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "PipelineConfig":
@@ -68,6 +87,13 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
                                "PPIPE_OUTPUT_TOPIC", "PPIPE_GROUP_ID") if not env.get(k)]
         if missing:
             raise SystemExit(f"ppipe pipeline: environment variable(s) not set: {', '.join(missing)}")
+        try:
+            return cls._from_env(env)
+        except ValueError as exc:  # one clear line, never a traceback
+            raise SystemExit(f"ppipe pipeline: {exc}") from None
+
+    @classmethod
+    def _from_env(cls, env: dict[str, str]) -> "PipelineConfig":
         return cls(
             bootstrap=env["PPIPE_BOOTSTRAP"],
             input_topic=env["PPIPE_INPUT_TOPIC"],
@@ -78,7 +104,20 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
             pipeline=env.get("PPIPE_PIPELINE", "pipeline"),
             task=env.get("PPIPE_TASK", "classification"),
             security=ClientSecurity.from_env(env),
+            acks=env.get("PPIPE_ACKS") or "1",
+            idempotent=_flag(env, "PPIPE_IDEMPOTENT"),
         )
+
+
+ACKS = ("all", "1", "0")
+
+
+def _flag(env: dict[str, str], name: str) -> bool:
+    """``true`` / ``false`` (unset: false); anything else is a ValueError naming it."""
+    value = env.get(name, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise ValueError(f"{name} is {env[name]!r}; use true or false")
+    return value == "true"
 
 
 class Pipeline:
@@ -153,7 +192,7 @@ class Pipeline:
             loop.add_signal_handler(sig, self._stopping.set)
         secure = config.security.kafka_kwargs
         producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, linger_ms=self._linger_ms,
-                                    acks=1, enable_idempotence=False, **secure())
+                                    **config.producer_kwargs(), **secure())
         inputs = AIOKafkaConsumer(
             config.input_topic, bootstrap_servers=config.bootstrap, group_id=config.group_id,
             auto_offset_reset="earliest", enable_auto_commit=True,

@@ -98,6 +98,11 @@ class KafkaCluster:
         except KeyError:
             raise BrokerError(f"the cluster has no node {node_id} (nodes: {self.node_ids})") from None
 
+    def node_dir(self, node_id: int) -> Path:
+        """The folder of node ``node_id``'s config and log dir (``DATA_DIR/node-<id>``)."""
+        self.node(node_id)
+        return self.data_dir / f"node-{node_id}"
+
     def alive(self) -> list[int]:
         """The ids of the nodes whose process is running."""
         return [i for i in self.node_ids if self._brokers[i].alive()]

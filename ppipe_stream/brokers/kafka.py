@@ -9,12 +9,13 @@ how a restart with persistent data works), and starting ``kafka.Kafka``.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import BrokerError
@@ -143,18 +144,32 @@ def format_storage(jvm: list[str], config: Path, cluster_id: str, *,
                    scram: Sequence[str] = ()) -> None:
     """Format the log dir named in ``config`` for ``cluster_id`` (once per node); each
     ``scram`` entry is a ``SCRAM-SHA-256=[name=...,password=...]`` credential added at
-    format time. The error names no credential (its arguments are never shown)."""
-    extra = [arg for entry in scram for arg in ("--add-scram", entry)]
+    format time. The error names no credential (its arguments are never shown).
+
+    Every value is passed as ``--option=value``: a value that starts with ``-`` (a
+    cluster id given by the caller, say) is then never read as an option."""
+    extra = [f"--add-scram={entry}" for entry in scram]
     result = subprocess.run(
-        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *extra],
+        [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+         f"--config={config}", *extra],
         capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise BrokerError("formatting the Kafka log dir failed",
                           log_tail="\n".join(result.stderr.splitlines()[-15:]))
 
 
-def new_cluster_id() -> str:
-    """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
-    import base64
+# Kafka's Uuid.randomUuid() never hands these out: the zero id and the metadata
+# topic's id are reserved, and an id whose string starts with "-" is drawn again
+# (command-line tools would read it as an option).
+_RESERVED_IDS = (bytes(16), bytes(15) + b"\x01")
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random KRaft cluster id: 16 random bytes (``draw()``), URL-safe base64 without
+    padding, drawn again while it would start with ``-`` or is a reserved id, as Kafka's
+    own ``Uuid.randomUuid()`` does."""
+    while True:
+        raw = draw()
+        text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if not text.startswith("-") and raw not in _RESERVED_IDS:
+            return text

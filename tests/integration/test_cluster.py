@@ -30,7 +30,7 @@ from ppipe_stream.scenario import loads_scenario
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-async def _read_all(bootstrap: str, topic: str,
+async def read_topic(bootstrap: str, topic: str,
                     partitions: int) -> list[tuple[int, bytes, dict[str, bytes]]]:
     """Every record of ``topic`` as (partition, value, headers), read by a plain consumer."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -97,7 +97,7 @@ async def test_killed_leader_is_replaced_and_restarted_node_rejoins(kafka_cluste
             await anyio.sleep(0.5)
     assert kafka_cluster.bootstrap == bootstrap  # same ports
     assert kafka_cluster.alive() == [1, 2, 3]
-    values = [int(v) for _, v, _ in await _read_all(kafka_cluster.bootstrap, topic, 1)]
+    values = [int(v) for _, v, _ in await read_topic(kafka_cluster.bootstrap, topic, 1)]
     assert values == list(range(200))  # acks=all + idempotence: once each, in order
 
 
@@ -118,13 +118,15 @@ async def test_clean_stop_hands_leadership_over(kafka_cluster, topic_prefix):
 
 
 class _LeaderKiller(threading.Thread):
-    """Waits until the run's dispatch has gone on for ``after_s``, then SIGKILLs
-    the leader of its input partition 0 (found in the run's log)."""
+    """Waits until the run's dispatch has gone on for ``after_s``, then SIGKILLs the
+    leader of partition 0 of its input topic (found in the run's log: ``topic``) or,
+    with ``target="output"``, of pipeline ``echo``'s output topic (``target_topic``)."""
 
-    def __init__(self, cluster, run_dir: Path, after_s: float) -> None:
+    def __init__(self, cluster, run_dir: Path, after_s: float, target: str = "input") -> None:
         super().__init__(daemon=True)
-        self.cluster, self.run_dir, self.after_s = cluster, run_dir, after_s
+        self.cluster, self.run_dir, self.after_s, self.target = cluster, run_dir, after_s, target
         self.topic: str | None = None
+        self.target_topic: str | None = None
         self.killed: int | None = None
         self.killed_ns: int | None = None
         self.new_leader: int | None = None
@@ -152,13 +154,16 @@ class _LeaderKiller(threading.Thread):
             self._done.wait(0.1)
         if self._done.wait(self.after_s) or self.topic is None:
             return
-        leader = self.cluster.leader_of(self.topic, 0)
+        prefix = self.topic.removesuffix(".input")
+        self.target_topic = (self.topic if self.target == "input"
+                             else protocol.Topics(prefix).output("echo"))
+        leader = self.cluster.leader_of(self.target_topic, 0)
         self.killed_ns = time.time_ns()
         self.cluster.kill(leader)
         self.killed = leader
         start = time.monotonic()
         while not self._done.is_set():
-            now = self.cluster.leader_of(self.topic, 0)
+            now = self.cluster.leader_of(self.target_topic, 0)
             if now not in (leader, -1):
                 self.new_leader, self.failover_s = now, time.monotonic() - start
                 return
@@ -174,7 +179,11 @@ def _dataset(path: Path, rows: int) -> None:
 
 
 @pytest.mark.asyncio
-async def test_leader_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster, tmp_path):
+@pytest.mark.parametrize("target", ["input", "output"])
+async def test_leader_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster, tmp_path, target):
+    """The leader of input partition 0 (events and labels) or of the pipeline's output
+    partition 0 (its answers: the SDK's producer takes the run's acks = "all" and
+    idempotence from PPIPE_ACKS / PPIPE_IDEMPOTENT) is SIGKILLed mid-run."""
     rate, seconds, partitions = 250, 18, 3
     _dataset(tmp_path / "rows.csv", rate * seconds + 1000)
     name = f"failover-{uuid.uuid4().hex[:8]}"
@@ -207,7 +216,7 @@ acks = "all"
 idempotent = true
 """, file=str(tmp_path / "s.toml"), base_dir=tmp_path)
     run_dir = tmp_path / "run"
-    killer = _LeaderKiller(kafka_cluster, run_dir, after_s=4)
+    killer = _LeaderKiller(kafka_cluster, run_dir, after_s=4, target=target)
     killer.start()
     try:
         outcome = await run_scenario(loaded, out=run_dir)
@@ -221,7 +230,7 @@ idempotent = true
     summary = outcome.summary
     assert outcome.complete, summary
 
-    records = await _read_all(kafka_cluster.bootstrap, killer.topic, partitions)
+    records = await read_topic(kafka_cluster.bootstrap, killer.topic, partitions)
     events: Counter[int] = Counter()
     labels: Counter[int] = Counter()
     for _, value, _ in records:
@@ -232,6 +241,14 @@ idempotent = true
     duplicated = {i: n for i, n in events.items() if n > 1}
     labels_lost = sorted(set(range(summary["dispatch"]["labels_sent"])) - set(labels))
     labels_duplicated = {i: n for i, n in labels.items() if n > 1}
+
+    answered: Counter[int] = Counter()
+    for _, value, _ in await read_topic(kafka_cluster.bootstrap, protocol.Topics(
+            killer.topic.removesuffix(".input")).output("echo"), partitions):
+        message = json.loads(value)
+        if message["type"] == "prediction":
+            answered[message["id"]] += 1
+    answers_lost = sorted(set(range(sent)) - set(answered))
 
     status = summary["pipelines"]["echo"]["status"]
     with open(run_dir / "timeline.csv", newline="") as fh:
@@ -244,7 +261,8 @@ idempotent = true
         "events_sent": sent, "labels_sent": summary["dispatch"]["labels_sent"],
         "events_in_topic": sum(events.values()), "lost": len(lost), "duplicated": len(duplicated),
         "labels_lost": len(labels_lost), "labels_duplicated": len(labels_duplicated),
-        "killed_node": killer.killed, "new_leader": killer.new_leader,
+        "killed": f"{target} partition 0 leader", "answers_in_topic": sum(answered.values()),
+        "answers_lost": len(answers_lost), "killed_node": killer.killed, "new_leader": killer.new_leader,
         "kill_at_s": round(kill_s, 2), "failover_s": round(killer.failover_s, 2),
         "dispatch_lag_ms": summary["dispatch"]["lag_ms"], "status": status,
         "answered_per_window_after_failover": [int(r["answered"]) for r in after],
@@ -256,6 +274,8 @@ idempotent = true
     assert labels_lost == [] and labels_duplicated == {}
     assert after and all(int(r["answered"]) > 0 for r in after), figures
     assert status["missing"] <= sent * 0.001, figures
+    if target == "output":  # acks = "all" reached the pipeline: no acknowledged answer lost
+        assert answers_lost == [] and status["missing"] == 0, figures
 
 
 def _started_ns(records: list[tuple[int, bytes, dict[str, bytes]]]) -> int:
@@ -282,7 +302,7 @@ def test_ppipe_broker_start_three_nodes_and_stop_leaves_nothing(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
-    assert proc.returncode == 0
+    assert proc.returncode == 130  # Ctrl+C: interrupted
     for address in addresses:  # every node is gone
         host, port = address.rsplit(":", 1)
         with pytest.raises(OSError):

@@ -39,3 +39,32 @@ def test_idempotent_needs_acks_all(acks):
         loads_scenario(body, file="s.toml")
     assert "$.kafka.idempotent" in str(info.value)
     assert 'acks = "all"' in str(info.value)
+
+
+@pytest.mark.parametrize("body, kwargs", [
+    ("", {"acks": 1, "enable_idempotence": False}),
+    ('acks = "0"\n', {"acks": 0, "enable_idempotence": False}),
+    ('acks = "all"\n', {"acks": "all", "enable_idempotence": False}),
+    ('idempotent = true\nacks = "all"\n', {"acks": "all", "enable_idempotence": True}),
+])
+def test_acks_and_idempotence_reach_the_sdks_output_producer(body, kwargs):
+    from ppipe_stream import protocol
+    from ppipe_stream.sdk import PipelineConfig
+
+    kafka = loads_scenario(BASE + body, file="s.toml").scenario.kafka
+    env = protocol.pipeline_env(bootstrap="b:9092", topics=protocol.Topics("p"), pipeline="p",
+                                run_id="r", task="classification", acks=kafka.acks,
+                                idempotent=kafka.idempotent)
+    assert env["PPIPE_ACKS"] == kafka.acks
+    assert env["PPIPE_IDEMPOTENT"] == ("true" if kafka.idempotent else "false")
+    assert PipelineConfig.from_env(env).producer_kwargs() == kwargs
+
+
+def test_without_the_variables_the_sdk_keeps_acks_1():
+    from ppipe_stream import protocol
+    from ppipe_stream.sdk import PipelineConfig
+
+    env = protocol.pipeline_env(bootstrap="b:9092", topics=protocol.Topics("p"), pipeline="p",
+                                run_id="r", task="classification")
+    assert "PPIPE_ACKS" not in env and "PPIPE_IDEMPOTENT" not in env
+    assert PipelineConfig.from_env(env).producer_kwargs() == {"acks": 1, "enable_idempotence": False}

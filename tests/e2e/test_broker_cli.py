@@ -1,0 +1,200 @@
+"""``ppipe broker start --kind kafka --nodes 3`` as a user runs it to watch failover:
+a ``ppipe run`` on the cluster, the input leader's node SIGKILLed mid-run, the
+launcher keeping the other nodes up and starting the lost one again on SIGUSR1
+(or after ``--restart-after``), Ctrl+C stopping everything with exit 130."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ppipe_stream.brokers import describe_partitions
+from tests.conftest import answer_dataset, require_infra
+from tests.integration.test_cluster import read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+NODE_LINE = re.compile(r"^node (\d+): pid (\d+), port (\d+), data (.+)$")
+
+
+class Launcher:
+    """``ppipe broker start`` in a subprocess; its standard error read line by line."""
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        if shutil.which("java") is None or shutil.which("mvn") is None:
+            require_infra("Apache Kafka needs java and mvn")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ppipe_stream", "broker", "start", "--kind", "kafka", *args],
+            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        first = self.proc.stdout.readline().strip()
+        if not first.startswith("bootstrap="):
+            self.proc.kill()
+            self.close()
+            raise AssertionError(f"no bootstrap line: {first!r}; {self.lines}")
+        self.bootstrap = first.split("=", 1)[1]
+        self.wait_for(r"running \(3 nodes")
+        self.nodes = {int(m[1]): (int(m[2]), int(m[3]), Path(m[4]))
+                      for m in map(NODE_LINE.match, self.lines) if m}
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if match := re.search(pattern, line):
+                        return match
+                left = deadline - time.monotonic()
+                assert left > 0 and self.proc.poll() is None, (pattern, self.proc.poll(), self.lines)
+                self._changed.wait(min(left, 0.5))
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=60)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.interrupt()
+        self._reader.join(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+SCENARIO = """
+name = "failover-cli"
+seed = 5
+[dataset]
+source = "csv"
+path = "rows.csv"
+target = "label"
+[load]
+profile = "constant"
+rate = {rate}
+duration = "{seconds}s"
+drain = "20s"
+[labels]
+delay = "500ms"
+[[pipelines]]
+name = "echo"
+runtime = "process"
+command = ["python", "-m", "ppipe_stream.examples.echo"]
+[scoring]
+task = "classification"
+deadline = "10s"
+[kafka]
+bootstrap = "{bootstrap}"
+partitions = 3
+replication_factor = 3
+acks = "all"
+idempotent = true
+"""
+
+
+def _input_topic(log: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists():
+            for line in log.read_text().splitlines():
+                entry = json.loads(line)
+                if entry.get("event") == "dispatch.started":
+                    return entry["topic"]
+        time.sleep(0.1)
+    raise AssertionError(f"the run did not start dispatching within {timeout:.0f} s")
+
+
+def test_run_outlives_the_input_leaders_node_and_the_node_comes_back(tmp_path):
+    rate, seconds = 200, 16
+    launcher = Launcher("--nodes", "3", cwd=tmp_path)
+    try:
+        answer_dataset(tmp_path / "rows.csv", rate * seconds + 1000)
+        (tmp_path / "s.toml").write_text(SCENARIO.format(rate=rate, seconds=seconds,
+                                                         bootstrap=launcher.bootstrap))
+        run = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", "s.toml", "--out", "run",
+                                "--plain"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            topic = _input_topic(tmp_path / "run" / "log.jsonl", timeout=90)
+            time.sleep(6)
+            leader = anyio.run(describe_partitions, launcher.bootstrap, [topic])[topic][0]
+            pid, port, _ = launcher.nodes[leader]
+            subprocess.run(["kill", "-KILL", str(pid)], check=True)  # as a user would
+            launcher.wait_for(rf"^node {leader} exited \(code -9; alive: ", timeout=10)
+            others = [p for i, (_, p, _) in launcher.nodes.items() if i != leader]
+            time.sleep(1)
+            assert all(_answers(p) for p in others) and not _answers(port), launcher.lines
+            launcher.proc.send_signal(signal.SIGUSR1)  # start it again on its data
+            output, _ = run.communicate(timeout=240)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+        assert run.returncode == 0, output[-3000:]
+        summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+        assert summary["complete"] is True, summary
+        launcher.wait_for(rf"^node {leader} restarted: pid \d+, port {port} ", timeout=120)
+        assert _answers(port)
+
+        events: Counter[int] = Counter()
+        labels: Counter[int] = Counter()
+        for _, value, _ in anyio.run(read_topic, launcher.bootstrap, topic, 3):
+            message = json.loads(value)
+            (events if message["type"] == "event" else labels)[message["id"]] += 1
+        sent, labels_sent = summary["dispatch"]["events_sent"], summary["dispatch"]["labels_sent"]
+        print("\nfailover via the CLI:", json.dumps({
+            "killed_node": leader, "events_sent": sent, "labels_sent": labels_sent,
+            "events_in_topic": sum(events.values()), "labels_in_topic": sum(labels.values()),
+            "status": summary["pipelines"]["echo"]["status"]}))
+        assert sent >= rate * seconds * 0.95
+        assert events == Counter(range(sent)), "every event exactly once"
+        assert labels == Counter(range(labels_sent)), "every label exactly once"
+        assert launcher.interrupt() == 130
+        assert not any(_answers(p) for _, p, _ in launcher.nodes.values())
+    finally:
+        launcher.close()
+
+
+def test_restart_after_starts_a_lost_node_again_on_its_data(tmp_path):
+    launcher = Launcher("--nodes", "3", "--restart-after", "2", cwd=tmp_path)
+    try:
+        pid, port, data = launcher.nodes[2]
+        meta = (data / "kraft-logs" / "meta.properties").read_text()
+        subprocess.run(["kill", "-KILL", str(pid)], check=True)
+        launcher.wait_for(r"^node 2 exited \(code -9; alive: \[1, 3\]\).* or in 2 s$", timeout=10)
+        restarted = launcher.wait_for(rf"^node 2 restarted: pid (\d+), port {port} ", timeout=120)
+        assert int(restarted[1]) != pid and _answers(port)
+        assert (data / "kraft-logs" / "meta.properties").read_text() == meta  # its own data
+        assert all(_answers(p) for _, p, _ in launcher.nodes.values())
+        assert launcher.interrupt() == 130
+        assert not any(_answers(p) for _, p, _ in launcher.nodes.values())
+    finally:
+        launcher.close()
