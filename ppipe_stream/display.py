@@ -67,6 +67,10 @@ class RunDisplay:
 
 def _detail(frame: Frame) -> str:
     parts = [f"{frame.elapsed_s:.0f}s", f"sent {frame.events_sent}"]
+    if frame.dropped:
+        parts[-1] += f", dropped {frame.dropped}"
+    if frame.loop_lateness_p99_ms is not None:
+        parts.append(f"loop lateness p99 {frame.loop_lateness_p99_ms:.1f} ms")
     for name, snap in frame.pipelines.items():
         piece = f"{name}: answered {snap.get('answered', 0)}"
         p99 = snap.get("latency_p99_ms")
@@ -76,6 +80,8 @@ def _detail(frame: Frame) -> str:
         if metric:
             piece += f", {metric[0]} {metric[1]:.3f}"
         parts.append(piece)
+    if frame.invalid:
+        parts.append("INVALID: " + "; ".join(frame.invalid))
     return " | ".join(parts)
 
 
@@ -85,7 +91,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     lag = dispatch.get("lag_ms") or {}
     title = (f"{summary.get('scenario')}: {dispatch.get('events_sent', 0)} events at "
              f"{dispatch.get('achieved_rate', 0):.1f}/s (target {dispatch.get('target_rate')}), "
-             f"dispatch lag p99 {_ms(lag.get('p99'))}")
+             f"dispatch lag p99 {_ms(lag.get('p99'))}"
+             + (f", {dispatch['dropped']} dropped" if dispatch.get("dropped") else ""))
     table = Table(title=title)
     for column in ("pipeline", "correct", "incorrect", "late", "missing", "bad", "p50",
                    "p99", "max", "eps", "metrics"):
