@@ -2,7 +2,8 @@
 
 Owns terminal output of a run. In a terminal, a rich progress bar on standard
 error (elapsed / planned, sent, answered, p99, accuracy); elsewhere (CI, a pipe)
-one plain line every few seconds. The final summary table goes to standard
+one plain line every few seconds, and one at once for each new reason the run is INVALID
+(the harness lost the schedule or was starved). The final summary table goes to standard
 output; the run folder's path is printed last by the CLI, not here. Reads the
 run's :class:`~ppipe_stream.run.LiveView` and summary; computes nothing.
 """
@@ -40,6 +41,7 @@ class RunDisplay:
         self._trends = Trends()
         self._last_plain = 0.0
         self._last_trend = 0.0
+        self._told_reasons = 0  # a plain display prints a line at once for each new INVALID reason
 
     def __enter__(self) -> "RunDisplay":
         if self._is_live:
@@ -60,8 +62,10 @@ class RunDisplay:
         if self._live is not None:
             self._live.update(render(frame, self._trends))
             return
-        if now - self._last_plain >= PLAIN_EVERY_S:
+        new_reason = len(frame.invalid) > self._told_reasons
+        if now - self._last_plain >= PLAIN_EVERY_S or new_reason:
             self._last_plain = now
+            self._told_reasons = max(self._told_reasons, len(frame.invalid))
             print(f"ppipe: {frame.state}: {_detail(frame)}", file=self._stream, flush=True)
 
 
