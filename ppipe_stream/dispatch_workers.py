@@ -12,8 +12,8 @@ monotonic clock.
 Each worker streams back, batched (every ``FLUSH_NS`` or ``FLUSH_EVENTS``) on a
 pipe whose OS buffer bounds it, what it sent - ids, intended and sent stamps,
 labels - and how far along the schedule it has come, plus its cumulative
-dispatch figures with its lag histogram (hdrh encoding, lossless) every
-``STATS_NS``. :class:`DispatchWorkers` merges the records of all workers in id
+dispatch figures with its lag histogram (hdrh encoding, lossless), its dropped
+events and planned span, and its own event loop's lateness every ``STATS_NS``. :class:`DispatchWorkers` merges the records of all workers in id
 order up to the slowest worker's progress before handing them to ``on_sent``
 (the ledger wants rising ids), and merges the histograms, so its ``stats``
 read as one dispatcher's. Answers may now reach the scorer before their
@@ -249,7 +249,7 @@ class _Sink:
                 "labels_sent": stats.labels_sent, "events_sent": stats.events_sent,
                 "lag_us": encode(stats.lag_us), "dropped": stats.dropped,
                 "first_planned_ns": stats.first_planned_ns, "last_planned_ns": stats.last_planned_ns,
-                "schedule_lost_s": stats.schedule_lost_s, "overloaded": stats.overloaded,
+                "schedule_lost_s": stats.schedule_lost_s, "overloaded": stats.overloaded, "cut": stats.cut,
                 "loop_us": encode(self.lateness.histogram)}))
             self._last_stats = now
 
@@ -426,6 +426,7 @@ class DispatchWorkers:
         lost = [f["schedule_lost_s"] for f in figures if f["schedule_lost_s"] is not None]
         stats.schedule_lost_s = min(lost) if lost else None
         stats.overloaded = any(f["overloaded"] for f in figures)
+        stats.cut = any(f["cut"] for f in figures)
         self.loop_lateness_us = merge([decode(f["loop_us"]) for f in figures])
         if len(figures) == len(self._procs) and all(f["finished"] for f in figures):
             stats.finished = True

@@ -13,6 +13,12 @@ walks the same schedule and rows but sends only the events and labels of the
 partitions it owns; ``on_sent`` then gets those events only, and
 ``next_id`` says how far along the schedule it has come.
 
+An event the loop reaches more than ``max_lag`` after its intended time is
+dropped and counted (``stats.dropped``), never sent late; with
+``stop_on_overload`` the first drop ends the dispatch. Past the schedule's
+duration + ``max_lag`` the walk stops (``stats.cut``), so a run the harness
+cannot keep up with still ends on time.
+
 It does not create topics, start brokers or score anything. The schedule is
 open loop: a slow broker or pipeline never delays the *intended* times, and the
 gap between intended and sent (dispatch lag) is measured, not hidden.
@@ -51,6 +57,8 @@ _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
 _MAX_QUEUED = 16  # full batches waiting per partition before the loop itself waits
 _ENCODED_ROWS = 100_000  # datasets up to this many rows keep each row's features JSON
+_DROP_SLICE_NS = 5_000_000  # dropping a lost schedule yields to the loop this often
+_COUNT_LEFT_NS = 1_000_000_000  # past duration + max_lag, the rest is counted for at most this long
 
 
 def producer_settings(kafka: Any, bootstrap: str, security: Any) -> dict[str, Any]:
@@ -81,6 +89,7 @@ class DispatchStats:
         self.last_planned_ns: int | None = None
         self.schedule_lost_s: float | None = None  # offset of the first dropped event
         self.overloaded = False  # on_overload = "stop": the dispatcher ended at the first drop
+        self.cut = False  # the walk stopped at duration + max_lag, the rest of the schedule unreached
 
     def record_lag(self, lags_us: np.ndarray) -> None:
         record_many(self.lag_us, lags_us)
@@ -129,6 +138,7 @@ class DispatchStats:
             "dropped": self.dropped,
             "schedule_lost_at_s": self.schedule_lost_s,
             "stopped_on_overload": self.overloaded,
+            "schedule_cut": self.cut,
         }
 
 
@@ -228,12 +238,28 @@ class Dispatcher:
         max_lag = self._max_lag_ns
         start_mono = self._start_mono_ns
         clock = time.perf_counter_ns
+        duration = self._schedule.duration_s
+        # past its duration + max_lag nothing more can be sent: the walk stops there
+        # (a schedule planned faster than it can even be counted is cut, not walked)
+        cut_ns = None if max_lag is None or duration is None else int(duration * 1e9) + max_lag
+        yield_at = 0
+        cut_at: int | None = None
         for chunk in self._schedule.chunks():
-            if max_lag is not None and int(chunk[-1]) < clock() - start_mono - max_lag:
+            if max_lag is not None and int(chunk[-1]) < (now := clock() - start_mono) - max_lag:
                 self._drop(int(chunk[0]), int(chunk[-1]), len(chunk))  # all of it, unlooked at
                 if self.stats.overloaded:
                     break
-                await anyio.sleep(0)  # counting a lost schedule must not hold up the run's loop
+                if cut_ns is not None and now > cut_ns:
+                    # every event left is past max_lag: counted while that is quick, else cut
+                    cut_at = now if cut_at is None else cut_at
+                    if now - cut_at > _COUNT_LEFT_NS:
+                        self.stats.cut = True
+                        log.warning("dispatch.cut", at_s=round(now / 1e9, 3),
+                                    planned_events=self.stats.planned_events)
+                        break
+                if now > yield_at:  # counting a lost schedule must not hold up the run's loop
+                    await anyio.sleep(0)
+                    yield_at = clock() - start_mono + _DROP_SLICE_NS
                 continue
             offsets = chunk.tolist()
             i = 0

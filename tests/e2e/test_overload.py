@@ -68,7 +68,9 @@ def test_a_rate_the_harness_cannot_keep_drops_events_and_ends_on_time(tmp_path):
     dispatch = summary["dispatch"]
     assert summary["complete"] is True
     assert dispatch["dropped"] > 0
-    assert dispatch["events_sent"] + dispatch["dropped"] == dispatch["planned_events"] == 30_000_000
+    assert dispatch["events_sent"] + dispatch["dropped"] == dispatch["planned_events"]
+    # every event of the schedule counted, or the walk cut at duration + max_lag
+    assert dispatch["planned_events"] == 30_000_000 or dispatch["schedule_cut"] is True
     bound = 3 + 1 + 2 + 5  # duration + max_lag + drain + margin
     assert summary["duration_s"] <= bound, summary["duration_s"]
     assert dispatch["lag_ms"]["max"] < 3000  # nothing sent hours (or seconds) late

@@ -154,7 +154,7 @@ def test_dispatch_figures_of_workers_equal_those_of_one_process():
                           "events_sent": len(mine), "lag_us": encode(own.lag_us),
                           "dropped": 3 + worker.index, "first_planned_ns": int(intended[mine][0]),
                           "last_planned_ns": last, "schedule_lost_s": 0.05 * (1 + worker.index),
-                          "overloaded": False, "loop_us": encode(own.lag_us)}
+                          "overloaded": False, "cut": False, "loop_us": encode(own.lag_us)}
     pool._merge()
     pool._update_figures()
     assert pool.stats.summary() == one.summary()
