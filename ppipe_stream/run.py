@@ -320,6 +320,8 @@ class _Run:
             while not self.dispatcher.stats.finished and not self._abort.is_set():
                 await anyio.sleep(TICK_S)
                 self._check_bounds(wall_end)
+                if self.dispatcher.stats.overloaded:  # a worker stopped: the run stops with it
+                    break
             if self.dispatcher.stats.overloaded and not self._abort.is_set():
                 self._stop(f"the harness lost the schedule at {self.dispatcher.stats.schedule_lost_s} s "
                            "and on_overload = \"stop\" ended the run there")
