@@ -37,7 +37,7 @@ from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
 from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
-from .loop_lag import lateness_stats, LoopLateness
+from .loop_lag import LoopLateness, lateness_stats
 from .hist import percentiles_ms
 from .live import Frame
 from .output_reader import READY_COMMAND_ID, OutputReader
@@ -618,9 +618,9 @@ class _Run:
         """summary.json's ``harness``: the run's own event-loop lateness (and its
         dispatch workers', merged, when there are some)."""
         figures = {"loop_lateness_ms": self.loop_lateness.statistics().summary()}
-        workers = getattr(self.dispatcher, "loop_lateness_us", None)  # DispatchWorkers only
-        if workers is not None:
-            figures["workers_loop_lateness_ms"] = lateness_stats(workers).summary()
+        if isinstance(self.dispatcher, DispatchWorkers):
+            figures["workers_loop_lateness_ms"] = lateness_stats(
+                self.dispatcher.loop_lateness_us).summary()
         return figures
 
     def _write_report(self) -> None:
