@@ -60,13 +60,14 @@ def schedule_verdict(rules: Validity, dispatch: dict[str, Any],
                        "not send on time, so latencies include its own delay")
         advice.append("lower the rate, run fewer pipelines on this machine, or move pipelines "
                       "to another host (runtime = \"external\")")
-    late = ((harness or {}).get("loop_lateness_ms") or {}).get("p99")
     bound_ms = float(rules.max_loop_lateness_p99) * 1000
-    if late is not None and late > bound_ms:
-        reasons.append(f"the harness was starved of CPU: loop lateness p99 {late:.1f} ms "
-                       f"(over {bound_ms:g} ms), so its own stamps are late by as much")
-        advice.append("run nothing else on this machine while it measures (other runs, builds, "
-                      "test suites), or give the harness and the pipelines more cores")
+    for key, whose in (("loop_lateness_ms", ""), ("workers_loop_lateness_ms", "dispatch workers' ")):
+        late = ((harness or {}).get(key) or {}).get("p99")
+        if late is not None and late > bound_ms:
+            reasons.append(f"the harness was starved of CPU: {whose}loop lateness p99 {late:.1f} ms "
+                           f"(over {bound_ms:g} ms), so its own stamps are late by as much")
+            advice.append("run nothing else on this machine while it measures (other runs, "
+                          "builds, test suites), or give the harness and the pipelines more cores")
     return Verdict(reasons, advice)
 
 

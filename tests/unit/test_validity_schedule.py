@@ -94,3 +94,12 @@ def test_dropped_events_and_a_starved_loop_are_reasons_while_the_run_goes():
                                              seed=1).summary(),
                             {"loop_lateness_ms": {"p99": 4.9}})
     assert fine.reasons == []
+
+
+def test_starved_dispatch_workers_are_named():
+    stats = kept(ConstantLoad(rate=1000, duration=Duration("5s")), seed=1)
+    verdict_ = schedule_verdict(Validity(max_loop_lateness_p99=Duration("10ms")), stats.summary(),
+                                {"loop_lateness_ms": {"p99": 2.0},
+                                 "workers_loop_lateness_ms": {"p99": 30.0}})
+    assert verdict_.reasons == ["the harness was starved of CPU: dispatch workers' loop lateness "
+                                "p99 30.0 ms (over 10 ms), so its own stamps are late by as much"]
