@@ -12,8 +12,8 @@ monotonic clock.
 Each worker streams back, batched (every ``FLUSH_NS`` or ``FLUSH_EVENTS``) on a
 pipe whose OS buffer bounds it, what it sent - ids, intended and sent stamps,
 labels - and how far along the schedule it has come, plus its cumulative
-dispatch figures with its lag histogram (hdrh encoding, lossless) every
-``STATS_NS``. :class:`DispatchWorkers` merges the records of all workers in id
+dispatch figures with its lag histogram (hdrh encoding, lossless), its dropped
+events and planned span, and its own event loop's lateness every ``STATS_NS``. :class:`DispatchWorkers` merges the records of all workers in id
 order up to the slowest worker's progress before handing them to ``on_sent``
 (the ledger wants rising ids), and merges the histograms, so its ``stats``
 read as one dispatcher's. Answers may now reach the scorer before their
@@ -49,7 +49,8 @@ from anyio.abc import TaskStatus
 
 from .dispatcher import DispatchStats, OnSent
 from .errors import RunError
-from .hist import decode, encode, merge
+from .hist import decode, encode, merge, new_histogram
+from .loop_lag import LoopLateness
 from .scenario import LoadedScenario, ReplayLoad
 from .scenario.model import Scenario
 
@@ -135,7 +136,8 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
             on_sent=sink.on_sent, drain_s=float(load.drain),
             on_rows=sink.on_rows if spec.with_rows else None,
             owned=owned_partitions(spec.index, load.workers, scenario.kafka.partitions),
-            on_idle=sink.on_idle)
+            on_idle=sink.on_idle, max_lag_s=load.max_lag_s,
+            stop_on_overload=load.on_overload == "stop")
         sink.dispatcher = dispatcher
         conn.send(("ready", os.getpid()))
         message = await _receive(conn)
@@ -145,6 +147,7 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
         clock = (wall0, time.perf_counter_ns() - (time.time_ns() - wall0))
         async with anyio.create_task_group() as tg:
             tg.start_soon(_watch_main, conn, tg.cancel_scope, sink)
+            await tg.start(sink.lateness.run)
             await dispatcher.run(clock=clock)
             tg.cancel_scope.cancel()
         if not sink.stopped:
@@ -199,6 +202,7 @@ class _Sink:
         self._labels: list[Any] = []
         self._features: list[Any] | None = [] if with_rows else None
         self._covered = 0  # schedule progress last shipped
+        self.lateness = LoopLateness()  # this worker's own event loop
         self._last_flush = self._last_stats = time.perf_counter_ns()
 
     def on_sent(self, ids: Sequence[int], intended: Sequence[int], sent: Sequence[int],
@@ -243,7 +247,10 @@ class _Sink:
             self._conn.send(("done" if done else "stats", {
                 "finished": stats.finished, "dataset_exhausted": stats.dataset_exhausted,
                 "labels_sent": stats.labels_sent, "events_sent": stats.events_sent,
-                "lag_us": encode(stats.lag_us)}))
+                "lag_us": encode(stats.lag_us), "dropped": stats.dropped,
+                "first_planned_ns": stats.first_planned_ns, "last_planned_ns": stats.last_planned_ns,
+                "schedule_lost_s": stats.schedule_lost_s, "overloaded": stats.overloaded, "cut": stats.cut,
+                "loop_us": encode(self.lateness.histogram)}))
             self._last_stats = now
 
 
@@ -280,6 +287,7 @@ class DispatchWorkers:
         self._on_sent: OnSent = lambda *args: None
         self._on_rows: Callable[..., None] | None = None
         self.stats = DispatchStats(None)
+        self.loop_lateness_us = new_histogram()  # the workers' event loops, merged
 
     @property
     def pids(self) -> list[int]:
@@ -411,6 +419,15 @@ class DispatchWorkers:
         stats.labels_sent = sum(f["labels_sent"] for f in figures)
         stats.dataset_exhausted = any(f["dataset_exhausted"] for f in figures)
         stats.lag_us = merge([decode(f["lag_us"]) for f in figures])
+        stats.dropped = sum(f["dropped"] for f in figures)
+        for f in figures:
+            if f["first_planned_ns"] is not None:
+                stats.record_planned(f["first_planned_ns"], f["last_planned_ns"])
+        lost = [f["schedule_lost_s"] for f in figures if f["schedule_lost_s"] is not None]
+        stats.schedule_lost_s = min(lost) if lost else None
+        stats.overloaded = any(f["overloaded"] for f in figures)
+        stats.cut = any(f["cut"] for f in figures)
+        self.loop_lateness_us = merge([decode(f["loop_us"]) for f in figures])
         if len(figures) == len(self._procs) and all(f["finished"] for f in figures):
             stats.finished = True
 

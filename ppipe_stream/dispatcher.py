@@ -13,6 +13,12 @@ walks the same schedule and rows but sends only the events and labels of the
 partitions it owns; ``on_sent`` then gets those events only, and
 ``next_id`` says how far along the schedule it has come.
 
+An event the loop reaches more than ``max_lag`` after its intended time is
+dropped and counted (``stats.dropped``), never sent late; with
+``stop_on_overload`` the first drop ends the dispatch. Past the schedule's
+duration + ``max_lag`` the walk stops (``stats.cut``), so a run the harness
+cannot keep up with still ends on time.
+
 It does not create topics, start brokers or score anything. The schedule is
 open loop: a slow broker or pipeline never delays the *intended* times, and the
 gap between intended and sent (dispatch lag) is measured, not hidden.
@@ -20,8 +26,10 @@ gap between intended and sent (dispatch lag) is measured, not hidden.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,6 +57,8 @@ _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
 _MAX_QUEUED = 16  # full batches waiting per partition before the loop itself waits
 _ENCODED_ROWS = 100_000  # datasets up to this many rows keep each row's features JSON
+_DROP_SLICE_NS = 5_000_000  # dropping a lost schedule yields to the loop this often
+_COUNT_LEFT_NS = 1_000_000_000  # past duration + max_lag, the rest is counted for at most this long
 
 
 def producer_settings(kafka: Any, bootstrap: str, security: Any) -> dict[str, Any]:
@@ -72,9 +82,39 @@ class DispatchStats:
         self.finished = False
         self.dataset_exhausted = False
         self.lag_us = new_histogram()
+        # what the schedule planned, sent or not: events dropped (not sent within
+        # max_lag of their time), the planned span, and when the schedule was lost
+        self.dropped = 0
+        self.first_planned_ns: int | None = None
+        self.last_planned_ns: int | None = None
+        self.schedule_lost_s: float | None = None  # offset of the first dropped event
+        self.overloaded = False  # on_overload = "stop": the dispatcher ended at the first drop
+        self.cut = False  # the walk stopped at duration + max_lag, the rest of the schedule unreached
 
     def record_lag(self, lags_us: np.ndarray) -> None:
         record_many(self.lag_us, lags_us)
+
+    def record_planned(self, first_ns: int, last_ns: int) -> None:
+        """Events planned from ``first_ns`` to ``last_ns`` (wall clock) were reached."""
+        if self.first_planned_ns is None or first_ns < self.first_planned_ns:
+            self.first_planned_ns = first_ns
+        if self.last_planned_ns is None or last_ns > self.last_planned_ns:
+            self.last_planned_ns = last_ns
+
+    @property
+    def planned_events(self) -> int:
+        """Events the schedule planned up to where the dispatcher came: sent or dropped."""
+        return self.events_sent + self.dropped
+
+    @property
+    def planned_rate(self) -> float | None:
+        """Events per second the schedule itself planned over the span it reached
+        (its own randomness included); None below two events or on a zero span
+        (a single release)."""
+        first, last = self.first_planned_ns, self.last_planned_ns
+        if self.planned_events < 2 or first is None or last is None or last <= first:
+            return None
+        return (self.planned_events - 1) / ((last - first) / 1e9)
 
     @property
     def achieved_rate(self) -> float:
@@ -93,6 +133,12 @@ class DispatchStats:
             "achieved_rate": round(self.achieved_rate, 3),
             "lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
             "dataset_exhausted": self.dataset_exhausted,
+            "planned_events": self.planned_events,
+            "planned_rate": None if (planned := self.planned_rate) is None else round(planned, 3),
+            "dropped": self.dropped,
+            "schedule_lost_at_s": self.schedule_lost_s,
+            "stopped_on_overload": self.overloaded,
+            "schedule_cut": self.cut,
         }
 
 
@@ -113,6 +159,8 @@ class Dispatcher:
         on_rows: Callable[[Sequence[int], Sequence[dict[str, Any]], Sequence[Any]], None] | None = None,
         owned: Sequence[int] | None = None,
         on_idle: Callable[[int], None] | None = None,
+        max_lag_s: float = math.inf,
+        stop_on_overload: bool = False,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -126,7 +174,10 @@ class Dispatcher:
         # a worker's share: owned[p] says whether partition p is sent here (None: all)
         self._owned = None if owned is None else [p in set(owned) for p in range(partitions)]
         self._on_idle = on_idle  # called with the ns the loop is about to sleep (-1: events done)
-        self.next_id = 0  # the first schedule id not yet taken
+        # an event due more than this long ago is dropped, never sent late (inf: never)
+        self._max_lag_ns = None if math.isinf(max_lag_s) else int(max_lag_s * 1e9)
+        self._stop_on_overload = stop_on_overload  # the first drop ends the dispatch
+        self.next_id = 0  # the first id not yet taken (a worker: the first schedule index)
         # a looped dataset sends the same rows again: their features JSON is made once
         # (Row.index names a row of the dataset, whatever the pass or the shuffle)
         small = dataset.n_rows is not None and dataset.n_rows <= _ENCODED_ROWS
@@ -176,15 +227,44 @@ class Dispatcher:
         return self.stats
 
     async def _dispatch(self) -> None:
-        """The schedule's events (and their labels), then the labels still due."""
+        """The schedule's events (and their labels), then the labels still due.
+
+        Events due more than ``max_lag`` ago when the loop reaches them are
+        dropped (:meth:`_drop`): the loop sends what is due now, so a run the
+        harness cannot keep up with still ends on time, and says how much it lost."""
         log.info("dispatch.started", topic=self._topic, target_rate=self.stats.target_rate)
         rows = iter(self._dataset)
-        next_id = 0
+        owned = self._owned is not None
+        max_lag = self._max_lag_ns
+        start_mono = self._start_mono_ns
+        clock = time.perf_counter_ns
+        duration = self._schedule.duration_s
+        # past its duration + max_lag nothing more can be sent: the walk stops there
+        # (a schedule planned faster than it can even be counted is cut, not walked)
+        cut_ns = None if max_lag is None or duration is None else int(duration * 1e9) + max_lag
+        yield_at = 0
+        cut_at: int | None = None
         for chunk in self._schedule.chunks():
+            if max_lag is not None and int(chunk[-1]) < (now := clock() - start_mono) - max_lag:
+                self._drop(int(chunk[0]), int(chunk[-1]), len(chunk))  # all of it, unlooked at
+                if self.stats.overloaded:
+                    break
+                if cut_ns is not None and now > cut_ns:
+                    # every event left is past max_lag: counted while that is quick, else cut
+                    cut_at = now if cut_at is None else cut_at
+                    if now - cut_at > _COUNT_LEFT_NS:
+                        self.stats.cut = True
+                        log.warning("dispatch.cut", at_s=round(now / 1e9, 3),
+                                    planned_events=self.stats.planned_events)
+                        break
+                if now > yield_at:  # counting a lost schedule must not hold up the run's loop
+                    await anyio.sleep(0)
+                    yield_at = clock() - start_mono + _DROP_SLICE_NS
+                continue
             offsets = chunk.tolist()
             i = 0
             while i < len(offsets):
-                now = time.perf_counter_ns() - self._start_mono_ns
+                now = clock() - start_mono
                 if offsets[i] > now:
                     await self._release_labels(now)
                     wait = offsets[i] - now
@@ -194,33 +274,69 @@ class Dispatcher:
                         self._on_idle(wait)
                     await anyio.sleep(max(wait - _SLEEP_SLACK_NS, 0) / 1e9)
                     continue
+                if max_lag is not None and offsets[i] < now - max_lag:
+                    k = bisect.bisect_left(offsets, now - max_lag, i)
+                    self._drop(offsets[i], offsets[k - 1], k - i)
+                    i = k
+                    if self.stats.overloaded:
+                        break
+                    continue
                 j = i + 1
                 limit = min(len(offsets), i + _MAX_BATCH_EVENTS)
                 while j < limit and offsets[j] <= now:
                     j += 1
-                sent = await self._send_events(rows, next_id, offsets[i:j])
-                next_id += sent
+                first = self.next_id
+                sent = await self._send_events(rows, first, offsets[i:j])
                 if sent < j - i:  # the dataset ran out
                     self.stats.dataset_exhausted = True
                     break
+                if not owned:  # a worker's next_id is the schedule index, moved by _send_events
+                    self.next_id = first + sent
                 i = j
-                await self._release_labels(time.perf_counter_ns() - self._start_mono_ns)
+                await self._release_labels(clock() - start_mono)
                 await anyio.sleep(0)
             if self.stats.dataset_exhausted:
-                log.warning("dispatch.dataset_exhausted", events=next_id)
+                log.warning("dispatch.dataset_exhausted", events=self.stats.events_sent)
+                break
+            if self.stats.overloaded:
                 break
         self.stats.finished = True
         if self._on_idle is not None:
             self._on_idle(-1)
-        log.info("dispatch.events_done", events=self.stats.events_sent)
-        drain_end = time.perf_counter_ns() - self._start_mono_ns + self._drain_ns
-        while self._labels:
-            now = time.perf_counter_ns() - self._start_mono_ns
+        log.info("dispatch.events_done", events=self.stats.events_sent, dropped=self.stats.dropped)
+        drain_end = clock() - start_mono + self._drain_ns
+        while self._labels and not self.stats.overloaded:
+            now = clock() - start_mono
             if now >= drain_end:
                 break
             await self._release_labels(now)
             if self._labels:
                 await anyio.sleep(max(min(self._labels[0][0], drain_end) - now, 0) / 1e9)
+
+    def _drop(self, first_offset: int, last_offset: int, n: int) -> None:
+        """``n`` scheduled events (offsets ``first_offset`` to ``last_offset``) came too
+        late to send: counted, never sent. They take no id (ids stay dense, 0, 1,
+        2, ... over the events sent) and no row: the next event sent takes the next
+        row. A worker counts the ones it owns, and moves along the schedule's ids."""
+        stats = self.stats
+        if self._owned is not None:
+            first_id = self.next_id
+            self.next_id = first_id + n
+            owned = self._owned
+            n_part = self._partitions
+            full, rest = divmod(n, n_part)
+            n = full * sum(owned) + sum(owned[(first_id + k) % n_part] for k in range(rest))
+            if self._on_sent is not None:
+                self._on_sent([], [], [], [])  # tells how far the schedule went
+        if stats.schedule_lost_s is None:
+            stats.schedule_lost_s = round(first_offset / 1e9, 3)
+            log.warning("dispatch.schedule_lost", at_s=stats.schedule_lost_s,
+                        max_lag_ms=(self._max_lag_ns or 0) / 1e6,
+                        stop=self._stop_on_overload)
+        stats.dropped += n
+        stats.record_planned(self.start_wall_ns + first_offset, self.start_wall_ns + last_offset)
+        if self._stop_on_overload:
+            stats.overloaded = True
 
     async def _send_events(self, rows, first_id: int, offsets: list[int]) -> int:
         """Build and send per-partition batches for these due events; returns how many were sent.
@@ -230,8 +346,8 @@ class Dispatcher:
         taken = list(itertools.islice(rows, len(offsets)))
         if not taken:
             return 0
-        self.next_id = first_id + len(taken)
         if self._owned is not None:
+            self.next_id = first_id + len(taken)
             return await self._send_owned(taken, first_id, offsets)
         return await self._send_rows(taken, list(range(first_id, first_id + len(taken))), offsets)
 
@@ -298,6 +414,7 @@ class Dispatcher:
         stats.events_sent += len(ids)
         stats.last_sent_ns = sent[-1]
         stats.last_intended_ns = intended[-1]
+        stats.record_planned(intended[0], intended[-1])
         stats.record_lag((np.asarray(sent) - np.asarray(intended)) // 1000)
         return len(ids)
 

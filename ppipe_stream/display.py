@@ -2,7 +2,8 @@
 
 Owns terminal output of a run. In a terminal, a rich progress bar on standard
 error (elapsed / planned, sent, answered, p99, accuracy); elsewhere (CI, a pipe)
-one plain line every few seconds. The final summary table goes to standard
+one plain line every few seconds, and one at once for each new reason the run is INVALID
+(the harness lost the schedule or was starved). The final summary table goes to standard
 output; the run folder's path is printed last by the CLI, not here. Reads the
 run's :class:`~ppipe_stream.run.LiveView` and summary; computes nothing.
 """
@@ -42,6 +43,7 @@ class RunDisplay:
         self._last_plain = 0.0
         self._last_step = ""
         self._last_trend = 0.0
+        self._told_reasons = 0  # a plain display prints a line at once for each new INVALID reason
 
     def __enter__(self) -> "RunDisplay":
         if self._is_live:
@@ -63,13 +65,19 @@ class RunDisplay:
             self._live.update(render(frame, self._trends))
             return
         step = frame.state.split(" (")[0]  # a new step shows at once, then every few seconds
-        if now - self._last_plain >= PLAIN_EVERY_S or step != self._last_step:
+        new_reason = len(frame.invalid) > self._told_reasons  # and each new INVALID reason
+        if now - self._last_plain >= PLAIN_EVERY_S or step != self._last_step or new_reason:
             self._last_plain, self._last_step = now, step
+            self._told_reasons = max(self._told_reasons, len(frame.invalid))
             print(f"ppipe: {frame.state}: {_detail(frame)}", file=self._stream, flush=True)
 
 
 def _detail(frame: Frame) -> str:
     parts = [f"{frame.elapsed_s:.0f}s", f"sent {frame.events_sent}"]
+    if frame.dropped:
+        parts[-1] += f", dropped {frame.dropped}"
+    if frame.loop_lateness_p99_ms is not None:
+        parts.append(f"loop lateness p99 {frame.loop_lateness_p99_ms:.1f} ms")
     for name, snap in frame.pipelines.items():
         piece = f"{name}: answered {snap.get('answered', 0)}"
         p99 = snap.get("latency_p99_ms")
@@ -79,6 +87,8 @@ def _detail(frame: Frame) -> str:
         if metric:
             piece += f", {metric[0]} {metric[1]:.3f}"
         parts.append(piece)
+    if frame.invalid:
+        parts.append("INVALID: " + "; ".join(frame.invalid))
     return " | ".join(parts)
 
 
@@ -88,7 +98,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     lag = dispatch.get("lag_ms") or {}
     title = (f"{summary.get('scenario')}: {dispatch.get('events_sent', 0)} events at "
              f"{dispatch.get('achieved_rate', 0):.1f}/s (target {dispatch.get('target_rate')}), "
-             f"dispatch lag p99 {_ms(lag.get('p99'))}")
+             f"dispatch lag p99 {_ms(lag.get('p99'))}"
+             + (f", {dispatch['dropped']} dropped" if dispatch.get("dropped") else ""))
     table = Table(title=title)
     for column in ("pipeline", "correct", "incorrect", "late", "missing", "bad", "p50",
                    "p99", "max", "eps", "metrics"):

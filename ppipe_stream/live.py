@@ -1,8 +1,9 @@
 """The live view of a run: one screen, redrawn, shared by ``ppipe run`` and ``ppipe tail``.
 
 Owns rendering a :class:`Frame` (state, elapsed and planned time, dispatch
-figures, per-pipeline figures, resources) as a rich table: progress, sent rate
-and lag, then the leaderboard, ranked, with p50/p99 and a small p99 trend,
+figures, per-pipeline figures, resources) as a rich table: progress, sent rate,
+lag, the harness's loop lateness and dropped events, INVALID and why as soon as
+the harness lost the schedule or was starved, then the leaderboard, ranked, with p50/p99 and a small p99 trend,
 the first metric, status counts, CPU and memory; under it the latest incidents
 (faults, outages, exits, restarts, hangs). Also the conversions that
 build a frame from a live run, a ``summary.json`` or a scores-topic snapshot.
@@ -40,6 +41,9 @@ class Frame(msgspec.Struct, kw_only=True):
     pipelines: dict[str, dict[str, Any]] = {}
     resources: dict[str, dict[str, float] | None] = {}
     incidents: list[str] = []  # the latest few, one line each
+    dropped: int = 0  # events not sent within max_lag of their time
+    loop_lateness_p99_ms: float | None = None  # the harness's own event loop
+    invalid: list[str] = []  # why the run is already invalid (empty: nothing known yet)
 
 
 class Trends:
@@ -86,7 +90,13 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
         head.append(f" at {frame.achieved_rate:.1f}/s{target}")
     if frame.lag_p99_ms is not None:
         head.append(f"   dispatch lag p99 {frame.lag_p99_ms:.1f} ms")
+    if frame.loop_lateness_p99_ms is not None:
+        head.append(f"   loop lateness p99 {frame.loop_lateness_p99_ms:.1f} ms")
+    if frame.dropped:
+        head.append(f"   dropped {frame.dropped}", style="bold red")
     parts: list[Any] = [head]
+    if frame.invalid:
+        parts.append(Text("INVALID: " + "; ".join(frame.invalid), style="bold red"))
     if frame.planned_s:
         done = min(frame.elapsed_s / frame.planned_s, 1.0)
         bar = Text("━" * int(done * 60), style="green")
@@ -117,6 +127,7 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
 def frame_from_summary(summary: dict[str, Any]) -> Frame:
     """A frame from a run folder's ``summary.json`` (partial or final)."""
     dispatch = summary.get("dispatch") or {}
+    validity = summary.get("validity") or {}
     pipelines = {}
     for name, p in (summary.get("pipelines") or {}).items():
         latency = p.get("latency_ms") or {}
@@ -130,7 +141,11 @@ def frame_from_summary(summary: dict[str, Any]) -> Frame:
                  events_sent=int(dispatch.get("events_sent") or 0),
                  target_rate=dispatch.get("target_rate"), achieved_rate=dispatch.get("achieved_rate"),
                  lag_p99_ms=(dispatch.get("lag_ms") or {}).get("p99"), pipelines=pipelines,
-                 incidents=[describe(i) for i in (summary.get("incidents") or [])[-4:]])
+                 incidents=[describe(i) for i in (summary.get("incidents") or [])[-4:]],
+                 dropped=int(dispatch.get("dropped") or 0),
+                 loop_lateness_p99_ms=(((summary.get("harness") or {}).get("loop_lateness_ms")
+                                        or {}).get("p99")),
+                 invalid=[] if validity.get("valid", True) else list(validity.get("reasons") or []))
 
 
 def _ms(value: Any) -> str:

@@ -38,6 +38,7 @@ from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
 from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
+from .loop_lag import LoopLateness, lateness_stats
 from .hist import percentiles_ms
 from .live import Frame
 from .outcome import Outcome, not_judged_thresholds, not_judged_validity
@@ -53,7 +54,7 @@ from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 from .scoring.thresholds import settled_failures
 from .security import ClientSecurity, SecretMissing
 from .supervision import HangWatch
-from .validity import judge_validity
+from .validity import judge_validity, schedule_verdict
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
 
@@ -63,6 +64,7 @@ READY_TIMEOUT_S = 60.0
 TICK_S = 0.1
 SUMMARY_EVERY_S = 1.0
 POLL_EVERY_S = 0.5  # how often pipelines are checked for exits, OOM kills, restarts
+WALL_MARGIN_S = 5.0  # a run ends by planned duration + max_lag + drain + this
 
 
 class RunState(enum.StrEnum):
@@ -155,6 +157,7 @@ class _Run:
         self.broker_startup_s: float | None = None
         self._harness_use = TreeSampler(self._harness_pids, children=False)
         self._broker_use = TreeSampler(self._broker_pids)
+        self.loop_lateness = LoopLateness()
 
     # -- the run ------------------------------------------------------------
     async def execute(self) -> RunOutcome:
@@ -319,6 +322,7 @@ class _Run:
             await self._wait_ready(reader, producer)
             self._make_scorer(reader, producer, workers)
             assert self.scorer is not None and self.dispatcher is not None
+            await tg.start(self.loop_lateness.run)  # the harness's own loop, for the whole run
             tg.start_soon(self._ticker, producer)
             self.view.state = RunState.DISPATCHING
             dispatch_done = anyio.Event()
@@ -334,10 +338,19 @@ class _Run:
                 tg.start_soon(self.injector.run, self._clock)
             if self.proctor is not None:
                 tg.start_soon(self.proctor.run, producer, self._clock)
+            wall_end = self._wall_bound()
             while not self.dispatcher.stats.finished and not self._abort.is_set():
                 await anyio.sleep(TICK_S)
+                self._check_bounds(wall_end)
+                if self.dispatcher.stats.overloaded:  # a worker stopped: the run stops with it
+                    break
+            if self.dispatcher.stats.overloaded and not self._abort.is_set():
+                self._stop(f"the harness lost the schedule at {self.dispatcher.stats.schedule_lost_s} s "
+                           "and on_overload = \"stop\" ended the run there")
             self.view.state = RunState.DRAINING
             drain_end = time.monotonic() + float(scenario.load.drain)
+            if wall_end is not None:
+                drain_end = min(drain_end, wall_end)
             while time.monotonic() < drain_end and not self._abort.is_set():
                 if self.proctor is not None:
                     self.proctor.collect(self.scorer.replies)
@@ -352,6 +365,30 @@ class _Run:
             final = msgspec.structs.replace(self.frame(), state=str(RunState.DONE))
             await producer.send_and_wait(self.topics.scores, msgspec.json.encode(final))
             tg.cancel_scope.cancel()
+
+    def _wall_bound(self) -> float | None:
+        """The monotonic time the run must end by: its planned duration (or its count
+        at the target rate), plus max_lag, the drain and a margin; None when unknown."""
+        load = self.scenario.load
+        planned = _planned_seconds(self.scenario)
+        rate = self.dispatcher.stats.target_rate if self.dispatcher else None
+        if planned is None and load.count and rate:
+            planned = load.count / rate
+        if planned is None:
+            return None
+        lag = 0.0 if math.isinf(load.max_lag_s) else load.max_lag_s
+        return time.monotonic() + planned + lag + float(load.drain) + WALL_MARGIN_S
+
+    def _check_bounds(self, wall_end: float | None) -> None:
+        if wall_end is not None and time.monotonic() > wall_end:
+            self._stop("the run passed its wall-time bound (planned duration + max_lag + drain "
+                       f"+ {WALL_MARGIN_S:g} s) with events still to send")
+
+    def _stop(self, reason: str) -> None:
+        """End the run now, with a partial result that says why."""
+        self.aborted = reason
+        log.warning("run.aborted", reason=reason)
+        self._abort.set()
 
     async def _start_pipelines(self, stack: AsyncExitStack) -> None:
         scenario = self.scenario
@@ -467,7 +504,8 @@ class _Run:
             producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
             dataset=dataset, schedule=schedule, label_delay_s=float(scenario.labels.delay),
             on_sent=self.scorer.record_sent, drain_s=float(load.drain),
-            on_rows=self.proctor.on_rows if self.proctor else None)
+            on_rows=self.proctor.on_rows if self.proctor else None,
+            max_lag_s=load.max_lag_s, stop_on_overload=load.on_overload == "stop")
 
     async def _ticker(self, producer: AIOKafkaProducer) -> None:
         """Every tick: close windows, write timeline rows, publish and save snapshots."""
@@ -535,6 +573,11 @@ class _Run:
     def frame(self) -> Frame:
         """The live view's frame: also what the scores topic carries for ``ppipe tail``."""
         stats = self.dispatcher.stats if self.dispatcher else None
+        lateness = self.loop_lateness.statistics()
+        lag_p99 = percentiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None
+        dispatch = {"lag_ms": {"p99": lag_p99}, "dropped": stats.dropped,
+                    "schedule_lost_at_s": stats.schedule_lost_s,
+                    "stopped_on_overload": stats.overloaded} if stats else {}
         now = time.time_ns()
         return Frame(
             run_id=self.folder.run_id, state=str(self.view.state),
@@ -542,9 +585,12 @@ class _Run:
             planned_s=self.view.planned_s, events_sent=stats.events_sent if stats else 0,
             target_rate=stats.target_rate if stats else None,
             achieved_rate=round(stats.achieved_rate, 1) if stats else None,
-            lag_p99_ms=percentiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None,
+            lag_p99_ms=lag_p99,
             pipelines=self.view.pipelines or {}, resources={r.name: r.stats() for r in self.runners},
-            incidents=self.incidents.recent())
+            incidents=self.incidents.recent(), dropped=stats.dropped if stats else 0,
+            loop_lateness_p99_ms=lateness.p99_ms,
+            invalid=schedule_verdict(self.scenario.validity, dispatch,
+                                     {"loop_lateness_ms": lateness.summary()}, final=False).reasons)
 
     async def _step(self, label: str, work: Callable[[], Any]) -> Any:
         """Await ``work()`` while the display shows ``label`` and the time elapsed
@@ -597,6 +643,7 @@ class _Run:
                 status.update(self.hang_watch.summary(runner.name))
             pipelines.setdefault(runner.name, {})["container"] = status
         dispatch = self.dispatcher.stats.summary() if self.dispatcher else {"events_sent": 0}
+        harness = self._harness_figures()
         summary: dict[str, Any] = {
             "run_id": self.folder.run_id,
             "scenario": scenario.name,
@@ -608,6 +655,7 @@ class _Run:
                        "outages": (outages := self.incidents.outages(now)),
                        "downtime_s": round(sum(o["duration_s"] for o in outages), 3)},
             "dispatch": dispatch,
+            "harness": harness,
             "pipelines": pipelines,
         }
         outcome = (Outcome.COMPLETE if complete else Outcome.INTERRUPTED if self.interrupted
@@ -634,6 +682,15 @@ class _Run:
         if complete or self.interrupted or self.error:
             self._write_report()
         return summary
+
+    def _harness_figures(self) -> dict[str, Any]:
+        """summary.json's ``harness``: the run's own event-loop lateness (and its
+        dispatch workers', merged, when there are some)."""
+        figures = {"loop_lateness_ms": self.loop_lateness.statistics().summary()}
+        if isinstance(self.dispatcher, DispatchWorkers):
+            figures["workers_loop_lateness_ms"] = lateness_stats(
+                self.dispatcher.loop_lateness_us).summary()
+        return figures
 
     def _write_report(self) -> None:
         """report.html at the end of every run; a drawing problem is logged, not raised."""

@@ -2,26 +2,101 @@
 
 Owns the verdict of ``summary.json``'s ``validity``: a run is invalid when it
 was shorter than ``min_duration`` or than ``min_events`` scored events, or when
-the harness itself could not keep the schedule (achieved rate under
-``min_rate_ratio`` of the target, or dispatch lag p99 over ``max_lag_p99``):
-then latency figures describe the harness, not the pipeline. Each reason comes
-with a recommendation. Reads a summary; changes nothing.
+the harness itself could not keep the schedule: events dropped (not sent
+within ``[load] max_lag`` of their time), a sent rate under ``min_rate_ratio``
+of the rate the schedule itself planned over the same span (so the seeded
+randomness of a Poisson or bursty schedule is never held against a run that
+kept it), dispatch lag p99 over ``max_lag_p99``, or the harness's own event
+loop running late (``max_loop_lateness_p99``: it was starved of CPU). Then
+latency figures describe the harness, not the pipeline. Each reason comes with
+a recommendation.
+
+:func:`schedule_verdict` holds the rules that can be judged while the run goes
+(the live view shows them); :func:`judge_validity` adds those that need the
+end. Reads a summary; changes nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from .scenario.model import Validity
 
-__all__ = ["judge_validity"]
+__all__ = ["Verdict", "judge_validity", "schedule_verdict"]
+
+_HARNESS_ADVICE = "lower the rate, add dispatcher workers, or give the harness more CPU"
+
+
+class Verdict(NamedTuple):
+    """Reasons a run is invalid, each with its recommendation (empty: valid)."""
+
+    reasons: list[str]
+    recommendations: list[str]
+
+
+def schedule_verdict(rules: Validity, dispatch: dict[str, Any],
+                     harness: dict[str, Any] | None = None, *, final: bool = True) -> Verdict:
+    """The rules on the harness itself: did it keep the schedule, was it starved.
+
+    ``final=False`` (while the run goes) leaves out the rate rule: the span the
+    rate is measured over is not over yet."""
+    reasons: list[str] = []
+    advice: list[str] = []
+    dropped = int(dispatch.get("dropped") or 0)
+    if dropped:
+        lost = dispatch.get("schedule_lost_at_s")
+        at = f" from {lost:g} s on" if lost is not None else ""
+        stop = " and the run stopped there (on_overload = \"stop\")" if dispatch.get(
+            "stopped_on_overload") else ""
+        reasons.append(f"the harness lost the schedule{at}: {dropped} events were dropped, not sent "
+                       f"within max_lag of their time{stop}")
+        advice.append(_HARNESS_ADVICE)
+    if final:
+        _rate_rule(rules, dispatch, reasons, advice)
+    lag = (dispatch.get("lag_ms") or {}).get("p99")
+    bound_ms = float(rules.max_lag_p99) * 1000
+    if lag is not None and lag > bound_ms:
+        reasons.append(f"dispatch lag p99 {lag:.1f} ms is over {bound_ms:g} ms: the harness could "
+                       "not send on time, so latencies include its own delay")
+        advice.append("lower the rate, run fewer pipelines on this machine, or move pipelines "
+                      "to another host (runtime = \"external\")")
+    bound_ms = float(rules.max_loop_lateness_p99) * 1000
+    for key, whose in (("loop_lateness_ms", ""), ("workers_loop_lateness_ms", "dispatch workers' ")):
+        late = ((harness or {}).get(key) or {}).get("p99")
+        if late is not None and late > bound_ms:
+            reasons.append(f"the harness was starved of CPU: {whose}loop lateness p99 {late:.1f} ms "
+                           f"(over {bound_ms:g} ms), so its own stamps are late by as much")
+            advice.append("run nothing else on this machine while it measures (other runs, "
+                          "builds, test suites), or give the harness and the pipelines more cores")
+    return Verdict(reasons, advice)
+
+
+def _rate_rule(rules: Validity, dispatch: dict[str, Any], reasons: list[str],
+               advice: list[str]) -> None:
+    """The sent rate against the rate the schedule planned over the same span
+    (a summary written before ``planned_rate`` existed: against the target)."""
+    achieved = dispatch.get("achieved_rate") or 0.0
+    planned = dispatch.get("planned_rate")
+    if "planned_rate" not in dispatch:  # an older summary
+        target = dispatch.get("target_rate")
+        if target and achieved < rules.min_rate_ratio * target:
+            reasons.append(f"the dispatcher reached {achieved:.1f} events/s, under "
+                           f"{rules.min_rate_ratio:.0%} of the target {target:g}")
+            advice.append(_HARNESS_ADVICE)
+        return
+    if planned and achieved < rules.min_rate_ratio * planned:
+        target = dispatch.get("target_rate")
+        of_target = f" (target {target:g})" if target else ""
+        reasons.append(f"the dispatcher sent {achieved:.1f} events/s, under "
+                       f"{rules.min_rate_ratio:.0%} of the {planned:.1f} events/s its schedule "
+                       f"planned over the same time{of_target}: it fell behind")
+        advice.append(_HARNESS_ADVICE)
 
 
 def judge_validity(rules: Validity, summary: dict[str, Any]) -> dict[str, Any]:
     """``{"valid": bool, "reasons": [...], "recommendations": [...]}``."""
     reasons: list[str] = []
     advice: list[str] = []
-    dispatch = summary.get("dispatch") or {}
     duration = float(summary.get("duration_s") or 0.0)
     if duration < float(rules.min_duration):
         reasons.append(f"the run lasted {duration:.1f} s, under min_duration {rules.min_duration}")
@@ -30,16 +105,7 @@ def judge_validity(rules: Validity, summary: dict[str, Any]) -> dict[str, Any]:
     if events < rules.min_events:
         reasons.append(f"{events} scored events, under min_events {rules.min_events}")
         advice.append("send more events, or shorten the warm-up")
-    target, achieved = dispatch.get("target_rate"), dispatch.get("achieved_rate") or 0.0
-    if target and achieved < rules.min_rate_ratio * target:
-        reasons.append(f"the dispatcher reached {achieved:.1f} events/s, under "
-                       f"{rules.min_rate_ratio:.0%} of the target {target:g}")
-        advice.append("lower the rate, add dispatcher workers, or give the harness more CPU")
-    lag = (dispatch.get("lag_ms") or {}).get("p99")
-    bound_ms = float(rules.max_lag_p99) * 1000
-    if lag is not None and lag > bound_ms:
-        reasons.append(f"dispatch lag p99 {lag:.1f} ms is over {bound_ms:g} ms: the harness could "
-                       "not send on time, so latencies include its own delay")
-        advice.append("lower the rate, run fewer pipelines on this machine, or move pipelines "
-                      "to another host (runtime = \"external\")")
+    harness = schedule_verdict(rules, summary.get("dispatch") or {}, summary.get("harness"))
+    reasons += harness.reasons
+    advice += harness.recommendations
     return {"valid": not reasons, "reasons": reasons, "recommendations": advice}

@@ -88,8 +88,25 @@ class _LoadBase(_Base, tag_field="profile"):
     warmup: Duration = Duration("0s")
     drain: Duration = Duration("5s")
     workers: PositiveInt = 1  # dispatcher processes; worker k sends partitions p % workers == k
+    # an event not sent within max_lag of its intended time is dropped and counted
+    # (never sent late); None: 1 s, or never for releases (its drops go as fast as
+    # the broker takes them)
+    max_lag: Duration | None = None
+    on_overload: Literal["drop", "stop"] = "drop"  # once an event is dropped: go on, or end the run
+
+    @property
+    def max_lag_s(self) -> float:
+        """The drop bound in seconds (``math.inf``: never drop)."""
+        if self.max_lag is not None:
+            return float(self.max_lag)
+        return math.inf if self.profile == "releases" else 1.0
+
+    def _check_max_lag(self) -> None:
+        if self.max_lag is not None and self.max_lag <= 0:
+            raise ValueError("`max_lag` must be a positive duration (or \"never\")")
 
     def __post_init__(self) -> None:
+        self._check_max_lag()
         if self.duration is None and self.count is None:
             raise ValueError("give `duration` or `count` (or both) to say when to stop")
         if self.duration is not None and (math.isinf(self.duration) or self.duration <= 0):
@@ -167,6 +184,7 @@ class ReplayLoad(_LoadBase, tag="replay", kw_only=True):
             msgspec.structs.force_setattr(self, "duration", Duration(math.inf))
         if math.isinf(self.drain):
             raise ValueError("`drain` must be finite")
+        self._check_max_lag()
 
 
 class ReleasesLoad(_LoadBase, tag="releases", kw_only=True):
@@ -187,6 +205,7 @@ class ReleasesLoad(_LoadBase, tag="releases", kw_only=True):
             )
         if math.isinf(self.drain):
             raise ValueError("`drain` must be finite")
+        self._check_max_lag()
 
 
 Load = ConstantLoad | PoissonLoad | RampLoad | StepsLoad | BurstyLoad | ReplayLoad | ReleasesLoad
@@ -310,6 +329,7 @@ class Validity(_Base):
     min_events: Annotated[int, Meta(ge=0)] = 0
     min_rate_ratio: Annotated[float, Meta(ge=0, le=1)] = 0.99
     max_lag_p99: Duration = Duration("20ms")
+    max_loop_lateness_p99: Duration = Duration("5ms")  # the harness's own loop woke this late: starved
 
 
 class Scoring(_Base):

@@ -138,6 +138,8 @@ def test_dispatch_figures_of_workers_equal_those_of_one_process():
     one.events_sent, one.first_intended_ns = n, int(intended[0])
     one.last_sent_ns, one.last_intended_ns = int(sent[-1]), int(intended[-1])
     one.record_lag((sent - intended) // 1000)
+    one.record_planned(int(intended[0]), int(intended[-1]) + 50_000)
+    one.dropped, one.schedule_lost_s = 7, 0.05
     pool, calls = _pool(2, 4)
     pool.stats.target_rate = 100_000.0
     for worker in pool._procs:
@@ -147,11 +149,16 @@ def test_dispatch_figures_of_workers_equal_those_of_one_process():
         worker.chunks.append((mine.astype(np.int64), intended[mine], sent[mine],
                               [None] * len(mine), None))
         worker.covered = float("inf")
+        last = int(intended[mine][-1]) + (50_000 if worker.index else 0)  # worker 1 dropped the last
         worker.figures = {"finished": True, "dataset_exhausted": False, "labels_sent": 0,
-                          "events_sent": len(mine), "lag_us": encode(own.lag_us)}
+                          "events_sent": len(mine), "lag_us": encode(own.lag_us),
+                          "dropped": 3 + worker.index, "first_planned_ns": int(intended[mine][0]),
+                          "last_planned_ns": last, "schedule_lost_s": 0.05 * (1 + worker.index),
+                          "overloaded": False, "cut": False, "loop_us": encode(own.lag_us)}
     pool._merge()
     pool._update_figures()
     assert pool.stats.summary() == one.summary()
+    assert pool.stats.summary()["dropped"] == 7 and pool.stats.planned_events == n + 7
     assert pool.stats.finished
     assert [i for call in calls for i in call[0]] == list(range(n))
 
