@@ -37,6 +37,7 @@ from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
 from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
+from .metadata import RunMeta
 from .hist import percentiles_ms
 from .live import Frame
 from .output_reader import READY_COMMAND_ID, OutputReader
@@ -97,11 +98,14 @@ class LiveView(msgspec.Struct, kw_only=True):
 
 async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
                        on_update: Callable[[Frame], None] | None = None,
-                       runs_root: Path = Path("runs")) -> RunOutcome:
-    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder."""
+                       runs_root: Path = Path("runs"), force: bool = False,
+                       meta: RunMeta | None = None) -> RunOutcome:
+    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder
+    (``force``: into an ``out`` that holds files already; ``meta``: what the command line said)."""
     scenario = loaded.scenario
     security = _client_security(loaded)
-    folder = RunFolder.create(scenario.name, out=out, root=runs_root)
+    folder = RunFolder.create(scenario.name, out=out, root=runs_root, force=force, meta=meta,
+                              embedded=scenario.kafka.embedded if scenario.kafka.bootstrap == "embedded" else None)
     configure_logging(folder.path, secrets=security.secrets)
     folder.write_text("scenario.toml", dump_scenario(scenario))
     run = _Run(loaded, folder, on_update or (lambda view: None), security)
@@ -255,7 +259,8 @@ class _Run:
         if self.bootstrap != "embedded":
             raise UsageError("docker pipelines run on a sandbox network with the run's own "
                              "broker: set [kafka] bootstrap = \"embedded\"")
-        client = await anyio.to_thread.run_sync(docker_client)
+        client = await anyio.to_thread.run_sync(docker_client, [p.name for p in self.scenario.pipelines
+                                                                if isinstance(p, DockerPipeline)])
         log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
         self._base_image = await anyio.to_thread.run_sync(ensure_sdk_image, client)
         sandbox = SandboxNetwork(client, self.folder.run_id)
