@@ -173,7 +173,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise UsageError("--bootstrap and --run-id go together")
             tail_topic(args.bootstrap, args.run_id, console=console, wait=args.wait)
         elif args.run is not None:
-            folder = args.run if args.wait else _run_folder(args.run, args.runs_dir)
+            from .report.runs import resolve_run
+
+            folder = resolve_run(args.run, args.runs_dir) or args.run  # else tail says why, or waits
             tail_folder(folder, console=console, wait=args.wait)
         else:
             raise UsageError("give a run folder, or --bootstrap and --run-id")
