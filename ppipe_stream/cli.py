@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="scaffold a pipeline folder that runs as generated")
     init.add_argument("name")
     init.add_argument("--dir", type=Path, default=Path("."), help="where to create it")
+    init.add_argument("--runtime", choices=["docker", "process"], default="docker",
+                      help="docker: a sandboxed container (needs a Docker engine); process: a local process")
 
     broker = sub.add_parser("broker", help="run a local broker")
     broker_sub = broker.add_subparsers(dest="broker_command", required=True, parser_class=_Parser)
@@ -197,8 +199,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         from .housekeeping import init_pipeline
 
-        folder = init_pipeline(args.name, where=args.dir)
-        print(f"created {folder}: main.py, Dockerfile, requirements.txt, scenario.toml")
+        folder = init_pipeline(args.name, where=args.dir, runtime=args.runtime)
+        print(f"created {folder}: main.py, requirements.txt, scenario.toml, Dockerfile, wheels/")
+        if args.runtime == "docker":
+            print("it runs in a Docker container: it needs a Docker engine (DOCKER_HOST); without "
+                  f"one: ppipe init {args.name} --runtime process")
+            print("requirements.txt: list what main.py imports; ppipe run fetches it on this host "
+                  "into wheels/ (the image builds without network)")
+        else:
+            print("it runs as a local process: pip install -r requirements.txt into this Python first")
         print(f"run it: ppipe run {folder / 'scenario.toml'}")
         return EXIT_OK
     if args.command == "broker":

@@ -32,6 +32,7 @@ from ..errors import PipelineError, PpipeError, RunError
 from ..incidents import IncidentKind
 from ..procutil import tail_lines
 from .sandbox import LABEL_ROLE, LABEL_RUN
+from .wheels import fill_wheels
 
 __all__ = ["DockerRunner", "SANDBOX_USER", "docker_client", "LABEL_PIPELINE"]
 
@@ -182,6 +183,7 @@ class DockerRunner:
         if not (context / (spec.dockerfile or "Dockerfile")).is_file():
             raise PipelineError(self.name, f"no Dockerfile in {context}")
         tag = f"ppipe/{self.name}:{self._run_id}".lower()
+        fill_wheels(context, self.name)  # the build has no network: requirements.txt from the host
         try:
             self._client.images.build(
                 path=str(context), dockerfile=spec.dockerfile or "Dockerfile", tag=tag, rm=True,
