@@ -230,26 +230,6 @@ def _load(path: Path, overrides=None):
     return load_scenario(path, extra_checks=scenario_checks, overrides=overrides)
 
 
-def _run_folder(given: Path, runs_dir: Path) -> Path:
-    """A run given by its folder or by the name ``ppipe runs`` lists; UsageError if neither."""
-    from .report.runs import resolve_run
-
-    folder = resolve_run(given, runs_dir)
-    if folder is None:
-        raise UsageError(f"{given}: no such run (neither a folder nor a run in {runs_dir}; "
-                         "`ppipe runs` lists them)")
-    return folder
-
-
-def _tags(pairs: list[str]) -> dict[str, str]:
-    from .metadata import parse_tags
-
-    try:
-        return parse_tags(pairs)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _validate(args: argparse.Namespace) -> int:
     loaded = _load(args.scenario)
     scenario = loaded.scenario
@@ -286,6 +266,26 @@ def _run(args: argparse.Namespace) -> int:
         code = EXIT_OK if outcome.passed else EXIT_THRESHOLD
     print(outcome.folder)
     return code
+
+
+def _run_folder(given: Path, runs_dir: Path) -> Path:
+    """A run given by its folder or by the name ``ppipe runs`` lists; UsageError if neither."""
+    from .report.runs import resolve_run
+
+    folder = resolve_run(given, runs_dir)
+    if folder is None:
+        raise UsageError(f"{given}: no such run (neither a folder nor a run in {runs_dir}; "
+                         "`ppipe runs` lists them)")
+    return folder
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    from .metadata import parse_tags
+
+    try:
+        return parse_tags(pairs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":
