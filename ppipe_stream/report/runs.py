@@ -102,6 +102,7 @@ def runs_table(root: Path, *, name: str | None = None, tags: dict[str, str] | No
                    "passed", "valid", "tags", "folder"):
         table.add_column(column, justify="left" if column in ("run", "started", "best pipeline", "tags",
                                                                 "folder") else "right",
+                         no_wrap=column == "run",  # the name, whole, to copy into tail / report
                          overflow="fold")  # a long folder path wraps, never cut short
     for entry in list_runs(root, name=name, tags=tags, limit=limit):
         folder, summary = entry.folder, entry.summary
