@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="results folder (default runs/<name>-<UTC time>)")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go")
     run.add_argument("--plain", action="store_true", help="plain progress lines, even in a terminal")
+    run.add_argument("--force", action="store_true",
+                     help="write into an --out folder that holds files already (an earlier run's)")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
+                     help="override a scenario key, e.g. --set load.rate=500 (repeatable)")
+    run.add_argument("-e", "--env", dest="env", action="append", default=[], metavar="NAME=VALUE",
+                     help="add a variable to every process and docker pipeline's environment (repeatable)")
+    run.add_argument("--tag", dest="tags", action="append", default=[], metavar="KEY=VALUE",
+                     help="label the run (summary.json meta.tags; ppipe runs --tag filters) (repeatable)")
 
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", type=Path)
@@ -55,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write report.html (charts) for a run, or overlay two runs")
     report.add_argument("runs", type=Path, nargs="+", metavar="RUN")
-    report.add_argument("--out", type=Path, default=None, help="the page to write (default RUN/report.html)")
+    report.add_argument("--out", type=Path, default=None,
+                        help="the page to write (default RUN/report.html, two runs: A/report-vs-B.html)")
+    report.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run names are looked up")
 
     bench = sub.add_parser("bench", help="ingestion latency against rate, beside a raw aiokafka baseline")
     bench.add_argument("scenario", type=Path, nargs="?", help="default: the echo pipeline on iris")
@@ -72,14 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("run", type=Path, nargs="?", help="a run folder (same host)")
     tail.add_argument("--bootstrap", help="the run's broker, HOST:PORT (with --run-id)")
     tail.add_argument("--run-id", help="the run's id (the folder's name)")
+    tail.add_argument("--wait", action="store_true", help="wait for a run that has not started yet")
+    tail.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run names are looked up")
 
     runs = sub.add_parser("runs", help="list past runs with their headline figures")
     runs.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    runs.add_argument("--name", help="only runs whose name contains this")
+    runs.add_argument("--tag", dest="tags", action="append", default=[], metavar="KEY=VALUE",
+                      help="only runs with this tag (repeatable: all must match)")
+    runs.add_argument("--limit", type=int, default=None, help="at most this many, newest first")
 
     sub.add_parser("clean", help="remove containers, networks and images that runs left behind")
     init = sub.add_parser("init", help="scaffold a pipeline folder that runs as generated")
     init.add_argument("name")
     init.add_argument("--dir", type=Path, default=Path("."), help="where to create it")
+    init.add_argument("--runtime", choices=["docker", "process"], default="docker",
+                      help="docker: a sandboxed container (needs a Docker engine); process: a local process")
 
     broker = sub.add_parser("broker", help="run a local broker")
     broker_sub = broker.add_subparsers(dest="broker_command", required=True, parser_class=_Parser)
@@ -95,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the run's summary
         return _dispatch(args)
     except PpipeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -128,10 +147,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if len(args.runs) > 2:
             raise UsageError("report takes one run, or two to overlay")
-        for folder in args.runs:
+        folders = [_run_folder(given, args.runs_dir) for given in args.runs]
+        for folder in folders:
             if not (folder / "summary.json").exists():
                 raise UsageError(f"{folder}: no summary.json (is it a run folder?)")
-        print(write_report(args.runs, args.out))
+        print(write_report(folders, args.out))
         return EXIT_OK
     if args.command == "bench":
         from .bench.command import run_bench
@@ -153,16 +173,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.bootstrap or args.run_id:
             if not (args.bootstrap and args.run_id):
                 raise UsageError("--bootstrap and --run-id go together")
-            tail_topic(args.bootstrap, args.run_id, console=console)
+            tail_topic(args.bootstrap, args.run_id, console=console, wait=args.wait)
         elif args.run is not None:
-            tail_folder(args.run, console=console)
+            from .report.runs import resolve_run
+
+            folder = resolve_run(args.run, args.runs_dir) or args.run  # else tail says why, or waits
+            tail_folder(folder, console=console, wait=args.wait)
         else:
             raise UsageError("give a run folder, or --bootstrap and --run-id")
         return EXIT_OK
     if args.command == "runs":
         from .report.runs import runs_table
 
-        _stdout().print(runs_table(args.runs_dir))
+        if args.limit is not None and args.limit < 1:
+            raise UsageError(f"--limit {args.limit}: give 1 or more")
+        _stdout().print(runs_table(args.runs_dir, name=args.name, tags=_tags(args.tags),
+                                   limit=args.limit))
         return EXIT_OK
     if args.command == "clean":
         from .housekeeping import clean
@@ -173,8 +199,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         from .housekeeping import init_pipeline
 
-        folder = init_pipeline(args.name, where=args.dir)
-        print(f"created {folder}: main.py, Dockerfile, requirements.txt, scenario.toml")
+        folder = init_pipeline(args.name, where=args.dir, runtime=args.runtime)
+        print(f"created {folder}: main.py, requirements.txt, scenario.toml, Dockerfile, wheels/")
+        if args.runtime == "docker":
+            print("it runs in a Docker container: it needs a Docker engine (DOCKER_HOST); without "
+                  f"one: ppipe init {args.name} --runtime process")
+            print("requirements.txt: list what main.py imports; ppipe run fetches it on this host "
+                  "into wheels/ (the image builds without network)")
+        else:
+            print("it runs as a local process: pip install -r requirements.txt into this Python first")
         print(f"run it: ppipe run {folder / 'scenario.toml'}")
         return EXIT_OK
     if args.command == "broker":
@@ -191,11 +224,11 @@ def _stdout() -> Console:
     return console if console.is_terminal else Console(highlight=False, soft_wrap=True, width=180)
 
 
-def _load(path: Path):
+def _load(path: Path, overrides=None):
     from .checks import scenario_checks
     from .scenario import load_scenario
 
-    return load_scenario(path, extra_checks=scenario_checks)
+    return load_scenario(path, extra_checks=scenario_checks, overrides=overrides)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -209,13 +242,21 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .display import RunDisplay, summary_table
+    from .metadata import RunMeta
+    from .results import check_out
     from .run import run_scenario
+    from .scenario.overrides import Overrides
 
-    loaded = _load(args.scenario)
+    overrides = Overrides(args.sets, args.env)
+    meta = RunMeta(command_line=["ppipe", *args.argv],
+                   tags=_tags(args.tags), overrides=overrides.describe(), env_names=list(overrides.env))
+    if args.out is not None:
+        check_out(args.out, force=args.force)  # before the scenario is even read
+    loaded = _load(args.scenario, overrides)
     out = _stdout()
     with RunDisplay(force_plain=args.plain) as display:
         outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
-                                                 runs_root=args.runs_dir))
+                                                 runs_root=args.runs_dir, force=args.force, meta=meta))
     out.print(summary_table(outcome.summary))
     if outcome.interrupted:
         print("interrupted: partial results (complete: false)", file=sys.stderr)
@@ -226,6 +267,26 @@ def _run(args: argparse.Namespace) -> int:
         code = EXIT_OK if outcome.passed else EXIT_THRESHOLD
     print(outcome.folder)
     return code
+
+
+def _run_folder(given: Path, runs_dir: Path) -> Path:
+    """A run given by its folder or by the name ``ppipe runs`` lists; UsageError if neither."""
+    from .report.runs import resolve_run
+
+    folder = resolve_run(given, runs_dir)
+    if folder is None:
+        raise UsageError(f"{given}: no such run (neither a folder nor a run in {runs_dir}; "
+                         "`ppipe runs` lists them)")
+    return folder
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    from .metadata import parse_tags
+
+    try:
+        return parse_tags(pairs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Owns removing what runs left behind (containers, networks, built images and
 firewall rules labelled ``ppipe.run``), and scaffolding a pipeline folder (a
 Dockerfile taking the base image as a build argument, an SDK-based main, a
-requirements file, and a scenario that runs it) that works as generated.
+requirements file, and a scenario that runs it) that works as generated. The
+Dockerfile installs what ``requirements.txt`` lists from ``wheels/``, which
+``ppipe run`` fills on the host (:mod:`ppipe_stream.runtime.wheels`): the build
+has no network. ``runtime="process"`` scaffolds a pipeline that needs no Docker.
 """
 
 from __future__ import annotations
@@ -74,13 +77,32 @@ if __name__ == "__main__":
 '''
 
 _DOCKERFILE = '''# ppipe passes its offline base image (Python with the ppipe SDK, river and
-# scikit-learn); with a registry: --build-arg BASE_IMAGE=python:3.12-slim.
+# scikit-learn); with a registry: --build-arg BASE_IMAGE=python:3.12-slim (and drop
+# --no-index below, so pip may fetch ppipe-stream and river).
+# The build has no network: `ppipe run` first puts what requirements.txt lists beyond
+# the base image into wheels/ (pip wheel, on the host), and pip installs from there.
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${{BASE_IMAGE}}
 WORKDIR /app
-COPY requirements.txt main.py ./
-RUN python3 -c "import ppipe_stream.sdk, river" 2>/dev/null || pip install --no-cache-dir -r requirements.txt
+COPY requirements.txt ./
+COPY wheels/ /tmp/wheels/
+RUN python3 -m pip install --no-cache-dir --no-index --find-links /tmp/wheels --break-system-packages -r requirements.txt \\
+ || {{ echo "ppipe: a package of requirements.txt is not in wheels/ (the build has no network): run  pip download -d wheels -r requirements.txt  in this folder" >&2; exit 1; }}
+COPY main.py ./
 CMD ["python3", "main.py"]
+'''
+
+_REQUIREMENTS = '''# What main.py imports, one package per line (pip's requirements format).
+# The ppipe SDK comes with the harness (ppipe's base image, or this Python for
+# runtime = "process"). For a docker pipeline, `ppipe run` fetches on this host what
+# the base image lacks into wheels/ (the image builds without network); for a
+# process pipeline: pip install -r requirements.txt into the Python that runs ppipe.
+river
+'''
+
+_WHEELS_README = '''ppipe run fills this folder with wheels of what ../requirements.txt lists beyond
+ppipe's base image (the image is built with no network). You may also fill it yourself:
+    pip download -d wheels -r requirements.txt
 '''
 
 _SCENARIO = '''# Runs the pipeline {name} in a sandboxed container on the iris dataset.
@@ -104,27 +126,47 @@ warmup = "2s"
 [labels]
 delay = "1s"
 
-[[pipelines]]
-name = "{name}"
-runtime = "docker"
-build = "."
-
+{pipeline}
 [scoring]
 metrics = ["accuracy"]
 deadline = "500ms"
 '''
 
 
-def init_pipeline(name: str, *, where: Path = Path(".")) -> Path:
-    """Create ``where/name`` with a runnable pipeline; UsageError if it exists or the name is bad."""
+_PIPELINES = {
+    "docker": '''[[pipelines]]
+name = "{name}"
+runtime = "docker"
+build = "."
+''',
+    "process": '''[[pipelines]]
+name = "{name}"
+runtime = "process"
+command = ["python", "main.py"]
+''',
+}
+
+RUNTIMES = tuple(_PIPELINES)
+
+
+def init_pipeline(name: str, *, where: Path = Path("."), runtime: str = "docker") -> Path:
+    """Create ``where/name`` with a runnable pipeline; UsageError if it exists or the name is bad.
+    ``runtime``: ``docker`` (a sandboxed container; needs a Docker engine) or ``process``."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
         raise UsageError(f"{name!r} is not a pipeline name (letters, digits, _ . -; up to 63)")
+    if runtime not in _PIPELINES:
+        raise UsageError(f"--runtime {runtime!r}: give one of {', '.join(RUNTIMES)}")
     folder = where / name
     if folder.exists():
         raise UsageError(f"{folder} already exists")
     folder.mkdir(parents=True)
     (folder / "main.py").write_text(_MAIN.format(name=name))
     (folder / "Dockerfile").write_text(_DOCKERFILE.format())
-    (folder / "requirements.txt").write_text("ppipe-stream\nriver\n")
-    (folder / "scenario.toml").write_text(_SCENARIO.format(name=name))
+    (folder / "requirements.txt").write_text(_REQUIREMENTS)
+    (folder / "wheels").mkdir()
+    (folder / "wheels" / "README").write_text(_WHEELS_README)
+    scenario = _SCENARIO.replace("in a sandboxed container", "in a sandboxed container" if runtime == "docker"
+                                 else "as a local process")
+    (folder / "scenario.toml").write_text(scenario.format(name=name,
+                                                          pipeline=_PIPELINES[runtime].format(name=name)))
     return folder

@@ -4,6 +4,13 @@ Owns the folder's layout and safe writes: ``summary.json`` is replaced
 atomically (write to a temporary file, then rename) so a crash or Ctrl+C always
 leaves a readable file; ``timeline.csv`` is appended row by row and flushed.
 It does not compute any figure.
+
+It also refuses to write into a folder that holds anything already (``--out``
+of an earlier run, or of an unrelated folder) unless ``force`` is given, adds
+the run's metadata (:mod:`ppipe_stream.metadata`) to every summary, and keeps
+the index of runs (``<runs dir>/index.jsonl``: one line, with the absolute
+path, per run the command line started outside the runs dir, ``--out``) so
+``ppipe runs`` finds them; runs the API starts (tests) are not indexed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,12 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["RunFolder", "utc_stamp", "iso_utc"]
+from .errors import UsageError
+from .metadata import RunMeta, describe_run
+
+__all__ = ["RunFolder", "utc_stamp", "iso_utc", "INDEX_NAME", "check_out"]
+
+INDEX_NAME = "index.jsonl"
 
 
 def utc_stamp(now: dt.datetime | None = None) -> str:
@@ -32,17 +44,24 @@ def iso_utc(ns: int) -> str:
 class RunFolder:
     """One run's folder: ``runs/<name>-<UTC yyyymmddThhmmss>/`` unless ``out`` is given."""
 
-    def __init__(self, path: Path, run_id: str) -> None:
+    def __init__(self, path: Path, run_id: str, *, meta: RunMeta | None = None,
+                 embedded: str | None = None) -> None:
         self.path = path
         self.run_id = run_id
+        self.meta = meta
+        self._embedded = embedded  # the broker kind the run starts itself, if it does
         self._timeline: IO[str] | None = None
         self._timeline_writer: csv.DictWriter | None = None
 
     @classmethod
     def create(cls, scenario_name: str, *, out: Path | None = None,
-               root: Path = Path("runs")) -> "RunFolder":
+               root: Path = Path("runs"), force: bool = False, meta: RunMeta | None = None,
+               embedded: str | None = None) -> "RunFolder":
+        """A new folder; UsageError when ``out`` holds anything already and not ``force``."""
         stamp = utc_stamp()
         run_id = f"{scenario_name}-{stamp}"
+        if out is not None:
+            check_out(out, force=force)
         path = out if out is not None else root / run_id
         suffix = 1
         while out is None and path.exists():  # two runs within one second
@@ -50,7 +69,22 @@ class RunFolder:
             run_id = f"{scenario_name}-{stamp}-{suffix}"
             path = root / run_id
         path.mkdir(parents=True, exist_ok=True)
-        return cls(path, run_id)
+        folder = cls(path, run_id, meta=meta, embedded=embedded)
+        if meta is not None and path.parent.resolve() != root.resolve():
+            folder._add_to_index(root / INDEX_NAME, scenario_name)  # found by ppipe runs
+        return folder
+
+    def _add_to_index(self, index: Path, scenario_name: str) -> None:
+        """One line in the runs index; a runs dir that cannot be written is no reason to fail."""
+        entry = {"run_id": self.run_id, "path": str(self.path.resolve()), "scenario": scenario_name,
+                 "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "tags": dict(self.meta.tags) if self.meta else {}}
+        try:
+            index.parent.mkdir(parents=True, exist_ok=True)
+            with open(index, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+        except OSError:
+            pass
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -59,6 +93,10 @@ class RunFolder:
         self._atomic(name, text)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        """Replace ``summary.json``; adds the ``meta`` block (versions, host, command line, tags)."""
+        if "meta" not in summary:
+            summary["meta"] = describe_run(self.meta, summary.get("broker") or {},
+                                           embedded=self._embedded)
         self._atomic("summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
 
     def append_timeline(self, rows: list[dict[str, Any]]) -> None:
@@ -88,6 +126,20 @@ class RunFolder:
             fh.write(text)
             fh.flush()
         os.replace(tmp, target)
+
+
+def check_out(out: Path, *, force: bool = False) -> None:
+    """UsageError unless ``out`` is absent, an empty folder, or ``force`` is given."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: a file is there, not a folder")
+    if force or not out.exists():
+        return
+    if (out / "summary.json").exists():
+        raise UsageError(f"--out {out}: holds an earlier run's results; give another folder, "
+                         "or --force to write over them")
+    if any(out.iterdir()):
+        raise UsageError(f"--out {out}: the folder exists and is not empty; give a new or empty "
+                         "folder, or --force to write into it")
 
 
 def _json_default(value: Any) -> Any:

@@ -39,6 +39,7 @@ from .health import BrokerWatch
 from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
 from .loop_lag import LoopLateness, lateness_stats
+from .metadata import RunMeta
 from .hist import percentiles_ms
 from .live import Frame
 from .outcome import Outcome, not_judged_thresholds, not_judged_validity
@@ -102,11 +103,14 @@ class LiveView(msgspec.Struct, kw_only=True):
 
 async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
                        on_update: Callable[[Frame], None] | None = None,
-                       runs_root: Path = Path("runs")) -> RunOutcome:
-    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder."""
+                       runs_root: Path = Path("runs"), force: bool = False,
+                       meta: RunMeta | None = None) -> RunOutcome:
+    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder
+    (``force``: into an ``out`` that holds files already; ``meta``: what the command line said)."""
     scenario = loaded.scenario
     security = _client_security(loaded)
-    folder = RunFolder.create(scenario.name, out=out, root=runs_root)
+    folder = RunFolder.create(scenario.name, out=out, root=runs_root, force=force, meta=meta,
+                              embedded=scenario.kafka.embedded if scenario.kafka.bootstrap == "embedded" else None)
     configure_logging(folder.path, secrets=security.secrets)
     folder.write_text("scenario.toml", dump_scenario(scenario))
     run = _Run(loaded, folder, on_update or (lambda view: None), security)
@@ -274,7 +278,8 @@ class _Run:
         if self.bootstrap != "embedded":
             raise UsageError("docker pipelines run on a sandbox network with the run's own "
                              "broker: set [kafka] bootstrap = \"embedded\"")
-        client = await anyio.to_thread.run_sync(docker_client)
+        client = await anyio.to_thread.run_sync(docker_client, [p.name for p in self.scenario.pipelines
+                                                                if isinstance(p, DockerPipeline)])
         log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
         self._base_image = await self._step(
             "preparing the pipelines' image (the first run on a machine builds it: a minute or two)",

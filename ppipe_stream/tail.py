@@ -3,7 +3,8 @@
 Owns following a run two ways: a run folder (``summary.json``, rewritten every
 second while the run goes, read until it says ``complete``), or the run's
 scores topic on its broker (``--bootstrap`` and ``--run``: each message is a
-live-view frame) until the run is done; a secured cluster's login is read from
+live-view frame, read from the latest one) until the run is done. A run that
+is not there is a one-line UsageError, unless ``wait`` says to wait for it; a secured cluster's login is read from
 the same ``PPIPE_SECURITY_*`` variables a pipeline is given (docs/security.md). Draws with :mod:`ppipe_stream.live`:
 redrawn in a terminal, plain lines otherwise. Ctrl+C stops watching, never the run.
 """
@@ -52,16 +53,25 @@ def _show(frames: Iterator[Frame], console: Console) -> Frame | None:
     return last
 
 
-def tail_folder(folder: Path, *, console: Console, poll_s: float = 1.0,
+STARTING_S = 120.0  # how long a folder the run has made (scenario.toml) may lack its summary
+
+
+def tail_folder(folder: Path, *, console: Console, poll_s: float = 1.0, wait: bool = False,
                 stop: Callable[[], bool] = lambda: False) -> Frame | None:
-    """Follow ``folder/summary.json`` until the run is complete (or stopped)."""
+    """Follow ``folder/summary.json`` until the run is complete (or stopped). A folder
+    that is not a run's is a UsageError at once, unless ``wait``: then it is waited for."""
     path = folder / "summary.json"
+    if not wait and not path.exists():
+        if not folder.exists():
+            raise UsageError(f"{folder}: no such run (`ppipe runs` lists them; --wait waits for it)")
+        if not (folder / "scenario.toml").exists():
+            raise UsageError(f"{folder}: not a run folder (no summary.json; --wait waits for one)")
 
     def frames() -> Iterator[Frame]:
-        deadline = time.monotonic() + 120  # a run just started may not have its folder yet
+        deadline = None if wait else time.monotonic() + STARTING_S  # a run just starting
         while not path.exists():
-            if time.monotonic() > deadline:
-                raise UsageError(f"{folder}: no run folder with a summary.json appeared in 120 s")
+            if deadline is not None and time.monotonic() > deadline:
+                raise UsageError(f"{folder}: the run wrote no summary.json in {STARTING_S:.0f} s")
             time.sleep(poll_s / 4)
         while True:
             try:
@@ -79,8 +89,9 @@ def tail_folder(folder: Path, *, console: Console, poll_s: float = 1.0,
 
 
 def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: float = 3600,
-               security: ClientSecurity | None = None) -> Frame | None:
-    """Follow the run's scores topic (``ppipe.<run_id>.scores``) until it is done.
+               security: ClientSecurity | None = None, wait: bool = False) -> Frame | None:
+    """Follow the run's scores topic (``ppipe.<run_id>.scores``) from its latest frame until
+    the run is done. No such topic is a UsageError, unless ``wait``: then it is waited for.
     ``security`` defaults to what ``PPIPE_SECURITY_*`` in the environment say."""
     security = security or ClientSecurity.from_env()
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -100,7 +111,13 @@ def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: floa
             raise UsageError(f"cannot reach the broker at {bootstrap} ({security.describe()}): "
                              f"{why}") from None
         try:
-            consumer.assign([TopicPartition(topic, 0)])
+            await _find_topic(consumer, topic, wait=wait, timeout_s=timeout_s,
+                              missing=f"no run {run_id!r} on {bootstrap}: its scores topic {topic} "
+                                      "does not exist (--wait waits for it)")
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            latest = (await consumer.end_offsets([partition]))[partition]
+            consumer.seek(partition, max(latest - 1, 0))  # the latest frame, not the run's first
             end = time.monotonic() + timeout_s
             last_frame = time.monotonic()
             while time.monotonic() < end:
@@ -147,3 +164,13 @@ def tail_topic(bootstrap: str, run_id: str, *, console: Console, timeout_s: floa
             loop.close()
 
     return _show(frames(), console)
+
+
+async def _find_topic(consumer, topic: str, *, wait: bool, timeout_s: float, missing: str) -> None:
+    """Return once ``topic`` is in the cluster's metadata; UsageError(``missing``) unless ``wait``.
+    (Asking for all topics' metadata never auto-creates one, unlike assigning it.)"""
+    end = time.monotonic() + timeout_s
+    while topic not in await consumer.topics():
+        if not wait or time.monotonic() > end:
+            raise UsageError(missing)
+        await asyncio.sleep(1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +172,17 @@ def _details(run: RunData) -> str:
 
 
 def write_report(folders: list[Path], out: Path | None = None) -> Path:
-    """Write ``report.html`` (and ``charts/*.png``) for one run, or overlaying two."""
+    """Write ``report.html`` (and ``charts/*.png``) for one run, or overlaying two: then
+    ``A/report-vs-<B>.html`` by default (A's own report stays), its charts beside it."""
     runs = [load_run(folder) for folder in folders]
-    target = out or folders[0] / "report.html"
-    charts = draw_charts(runs, target.parent / "charts")
+    if len(folders) == 1:
+        target = out or folders[0] / "report.html"
+        chart_dir = target.parent / "charts"
+    else:
+        other = re.sub(r"[^A-Za-z0-9_.-]+", "_", folders[1].resolve().name) or "B"
+        target = out or folders[0] / f"report-vs-{other}.html"
+        chart_dir = target.parent / f"{target.stem}-charts"
+    charts = draw_charts(runs, chart_dir)
     title = " vs ".join(run.label for run in runs)
     images = []
     for name, path in charts.items():

@@ -1,8 +1,13 @@
 """``ppipe runs``: past runs, newest first, with their headline figures.
 
 Owns finding run folders (any folder under the runs directory with a
-``summary.json``) and turning each summary into one row. Unreadable folders
-are listed as such, never raised.
+``summary.json``, or one level deeper: ``ppipe bench``'s probes, and every run
+in the runs index ``<runs dir>/index.jsonl``: runs written with ``--out``
+elsewhere), filtering
+them (name, tags, a limit), turning each summary into one row, and turning a
+run's name as listed back into its folder (:func:`resolve_run`). Unreadable
+folders are listed as such, never raised; index entries whose folder is gone
+are left out.
 """
 
 from __future__ import annotations
@@ -11,48 +16,114 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.table import Table
 
 from ..display import ranked
 from ..outcome import Outcome, outcome_of
+from ..results import INDEX_NAME
 
-__all__ = ["list_runs", "runs_table"]
+__all__ = ["RunEntry", "list_runs", "runs_table", "resolve_run"]
 
 
-def list_runs(root: Path) -> list[tuple[Path, dict[str, Any] | None]]:
-    """(folder, summary or None when unreadable), newest first."""
-    if not root.is_dir():
+class RunEntry(msgspec.Struct, kw_only=True):
+    """One run found: its folder, its name, and its summary (None when unreadable)."""
+
+    folder: Path
+    summary: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        return str((self.summary or {}).get("run_id") or self.folder.name)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(((self.summary or {}).get("meta") or {}).get("tags") or {})
+
+
+def _indexed(root: Path) -> list[Path]:
+    index = root / INDEX_NAME
+    try:
+        lines = index.read_text(encoding="utf-8").splitlines()
+    except OSError:
         return []
-    found = []
-    for summary in root.glob("*/summary.json"):
+    folders = []
+    for line in lines:
         try:
-            found.append((summary.parent, json.loads(summary.read_text())))
+            folders.append(Path(json.loads(line)["path"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash: the others still count
+    return folders
+
+
+def list_runs(root: Path, *, name: str | None = None, tags: dict[str, str] | None = None,
+              limit: int | None = None) -> list[RunEntry]:
+    """Runs under ``root`` and in its index, newest first; ``name`` (a part of the run's
+    name), ``tags`` (each key=value must match) and ``limit`` narrow the list."""
+    candidates = ([summary.parent for pattern in ("*/summary.json", "*/*/summary.json")  # bench probes
+                   for summary in root.glob(pattern)] if root.is_dir() else [])
+    candidates += [folder for folder in _indexed(root) if (folder / "summary.json").is_file()]
+    seen: set[Path] = set()
+    found: list[RunEntry] = []
+    for folder in candidates:
+        key = folder.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            summary = json.loads((folder / "summary.json").read_text())
         except (OSError, json.JSONDecodeError):
-            found.append((summary.parent, None))
-    return sorted(found, key=lambda item: (item[1] or {}).get("started_at", ""), reverse=True)
+            summary = None
+        found.append(RunEntry(folder=folder, summary=summary if isinstance(summary, dict) else None))
+    if name:
+        found = [e for e in found if name in e.name]
+    for key, value in (tags or {}).items():
+        found = [e for e in found if e.tags.get(key) == value]
+    found.sort(key=lambda e: (e.summary or {}).get("started_at", ""), reverse=True)
+    return found[:limit] if limit is not None else found
 
 
-def runs_table(root: Path) -> Table:
+def resolve_run(given: Path, root: Path) -> Path | None:
+    """The folder of a run given as a path, or as a name ``ppipe runs`` lists (None if none)."""
+    if given.exists():
+        return given
+    if len(given.parts) == 1:
+        if (root / given).is_dir():
+            return root / given
+        for entry in list_runs(root):
+            if entry.name == str(given) or entry.folder.name == str(given):
+                return entry.folder
+    return None
+
+
+def runs_table(root: Path, *, name: str | None = None, tags: dict[str, str] | None = None,
+               limit: int | None = None) -> Table:
     table = Table(title=f"runs in {root}")
     for column in ("run", "started", "events", "rate", "best pipeline", "p99 ms", "metric", "missing",
-                   "passed", "valid"):
-        table.add_column(column, justify="left" if column in ("run", "started", "best pipeline") else "right")
-    for folder, summary in list_runs(root):
+                   "passed", "valid", "tags", "folder"):
+        table.add_column(column, justify="left" if column in ("run", "started", "best pipeline", "tags",
+                                                                "folder") else "right",
+                         no_wrap=column == "run",  # the name, whole, to copy into tail / report
+                         overflow="fold")  # a long folder path wraps, never cut short
+    for entry in list_runs(root, name=name, tags=tags, limit=limit):
+        folder, summary = entry.folder, entry.summary
+        where = "" if folder.parent.resolve() == root.resolve() else str(folder)
         if summary is None:
-            table.add_row(folder.name, "unreadable summary.json", *[""] * 8)
+            table.add_row(folder.name, "unreadable summary.json", *[""] * 9, where)
             continue
         dispatch = summary.get("dispatch") or {}
         best = ranked(summary)[0] if summary.get("pipelines") else ("-", {})
-        name, figures = best
+        best_name, figures = best
         metrics = figures.get("metrics") or {}
         metric = next(iter(metrics.items()), None)
         table.add_row(
-            folder.name, str(summary.get("started_at", "")), str(dispatch.get("events_sent", "")),
-            f"{dispatch.get('achieved_rate') or 0:.1f}", name,
+            entry.name, str(summary.get("started_at", "")), str(dispatch.get("events_sent", "")),
+            f"{dispatch.get('achieved_rate') or 0:.1f}", best_name,
             str((figures.get("latency_ms") or {}).get("p99", "-")),
             f"{metric[0]} {metric[1]:.3f}" if metric and metric[1] is not None else "-",
             str((figures.get("status") or {}).get("missing", "-")),
-            *_verdicts(summary))
+            *_verdicts(summary),
+            " ".join(f"{k}={v}" for k, v in entry.tags.items()), where)
     return table
 
 

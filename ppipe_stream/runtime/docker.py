@@ -21,16 +21,18 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
 
-from ..errors import PipelineError, RunError
+from ..errors import PipelineError, PpipeError, RunError
 from ..incidents import IncidentKind
 from ..procutil import tail_lines
 from .sandbox import LABEL_ROLE, LABEL_RUN
+from .wheels import fill_wheels
 
 __all__ = ["DockerRunner", "SANDBOX_USER", "docker_client", "LABEL_PIPELINE"]
 
@@ -41,15 +43,23 @@ LABEL_PIPELINE = "ppipe.pipeline"
 BASE_IMAGE_ARG = "BASE_IMAGE"
 
 
-def docker_client():
-    """A Docker client from the environment (DOCKER_HOST), or a PipelineError saying why not."""
+def docker_client(pipelines: Sequence[str] = ()):
+    """A Docker client from the environment (DOCKER_HOST), or an error saying why not: a
+    PipelineError naming the first of ``pipelines`` (the ones that need the engine), or a
+    RunError when no pipeline asked (``ppipe clean``)."""
     import docker
     import docker.errors
 
+    def no_engine(why: str) -> PpipeError:
+        fix = "start dockerd and set DOCKER_HOST, or give the pipeline runtime = \"process\""
+        if not pipelines:
+            return RunError(f"no Docker engine: {why}; start dockerd and set DOCKER_HOST")
+        more = f" (and {len(pipelines) - 1} more docker pipeline(s))" if len(pipelines) > 1 else ""
+        return PipelineError(pipelines[0], f"runtime docker{more}: no Docker engine: {why}; {fix}")
+
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if host.startswith("unix://") and not Path(host[len("unix://"):]).exists():
-        raise PipelineError("docker", f"no Docker engine: {host[len('unix://'):]} does not exist; "
-                            "start dockerd and set DOCKER_HOST")
+        raise no_engine(f"{host[len('unix://'):]} does not exist")
     client = None
     try:
         client = docker.from_env(timeout=120)
@@ -58,8 +68,7 @@ def docker_client():
     except (docker.errors.DockerException, OSError) as exc:
         if client is not None:
             client.close()
-        raise PipelineError("docker", f"no Docker engine reachable ({exc}); start dockerd and "
-                            "set DOCKER_HOST") from exc
+        raise no_engine(f"none reachable at {host} ({exc})") from exc
 
 
 class DockerRunner:
@@ -174,6 +183,7 @@ class DockerRunner:
         if not (context / (spec.dockerfile or "Dockerfile")).is_file():
             raise PipelineError(self.name, f"no Dockerfile in {context}")
         tag = f"ppipe/{self.name}:{self._run_id}".lower()
+        fill_wheels(context, self.name)  # the build has no network: requirements.txt from the host
         try:
             self._client.images.build(
                 path=str(context), dockerfile=spec.dockerfile or "Dockerfile", tag=tag, rm=True,

@@ -22,6 +22,7 @@ import tomli_w
 
 from ..errors import ScenarioError
 from .model import Scenario, dec_hook, enc_hook
+from .overrides import Overrides
 
 __all__ = ["LoadedScenario", "load_scenario", "loads_scenario", "dump_scenario", "locate_key"]
 
@@ -44,7 +45,8 @@ class LoadedScenario(msgspec.Struct, frozen=True):
         return (self.base_dir / relative).resolve()
 
 
-def load_scenario(path: str | Path, *, extra_checks: ExtraChecks | None = None) -> LoadedScenario:
+def load_scenario(path: str | Path, *, extra_checks: ExtraChecks | None = None,
+                  overrides: Overrides | None = None) -> LoadedScenario:
     """Read and validate a scenario file; ScenarioError on any problem."""
     path = Path(path)
     try:
@@ -58,12 +60,25 @@ def load_scenario(path: str | Path, *, extra_checks: ExtraChecks | None = None) 
     except UnicodeDecodeError:
         raise ScenarioError(str(path), "not UTF-8 text") from None
     return loads_scenario(text, file=str(path), base_dir=path.resolve().parent,
-                          extra_checks=extra_checks)
+                          extra_checks=extra_checks, overrides=overrides)
 
 
 def loads_scenario(text: str, *, file: str = "<string>", base_dir: Path = Path("."),
-                   extra_checks: ExtraChecks | None = None) -> LoadedScenario:
-    """Validate scenario TOML ``text``; ``file`` names it in errors."""
+                   extra_checks: ExtraChecks | None = None,
+                   overrides: Overrides | None = None) -> LoadedScenario:
+    """Validate scenario TOML ``text``; ``file`` names it in errors; ``overrides``
+    (``--set``, ``-e``) are applied before validation and named in their errors."""
+    if overrides:
+        try:
+            return _loads(text, file=file, base_dir=base_dir, extra_checks=extra_checks,
+                          transform=overrides.apply)
+        except ScenarioError as exc:
+            raise overrides.explain(exc) from None
+    return _loads(text, file=file, base_dir=base_dir, extra_checks=extra_checks)
+
+
+def _loads(text: str, *, file: str, base_dir: Path, extra_checks: ExtraChecks | None,
+           transform: Callable[[dict[str, Any], str], dict[str, Any]] | None = None) -> LoadedScenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -74,6 +89,8 @@ def loads_scenario(text: str, *, file: str = "<string>", base_dir: Path = Path("
             line = max(len(text.splitlines()), 1)
         message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
         raise ScenarioError(file, f"TOML syntax error: {message}", line=line) from None
+    if transform is not None:
+        data = transform(data, file)
     try:
         scenario = msgspec.convert(data, type=Scenario, dec_hook=dec_hook, strict=True)
     except msgspec.ValidationError as exc:

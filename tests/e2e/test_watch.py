@@ -168,7 +168,7 @@ def test_tail_follows_a_running_folder(tmp_path):
     run = subprocess.Popen([*PPIPE, "run", str(scenario), "--plain", "--out", str(tmp_path / "run")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        tail = subprocess.run([*PPIPE, "tail", str(tmp_path / "run")], capture_output=True, text=True,
+        tail = subprocess.run([*PPIPE, "tail", "--wait", str(tmp_path / "run")], capture_output=True, text=True,
                               timeout=120)
     finally:
         run.wait(timeout=120)

@@ -203,7 +203,7 @@ def test_init_scaffold_runs_as_generated(docker_engine, tmp_path):
     created = _ppipe("init", "mypipe", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     assert sorted(p.name for p in (tmp_path / "mypipe").iterdir()) == [
-        "Dockerfile", "main.py", "requirements.txt", "scenario.toml"]
+        "Dockerfile", "main.py", "requirements.txt", "scenario.toml", "wheels"]
     again = _ppipe("init", "mypipe", cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
     result = _ppipe("run", "mypipe/scenario.toml", "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path)
