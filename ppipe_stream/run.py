@@ -98,12 +98,18 @@ class LiveView(msgspec.Struct, kw_only=True):
 async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
                        on_update: Callable[[Frame], None] | None = None,
                        runs_root: Path = Path("runs")) -> RunOutcome:
-    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder."""
+    """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder. The
+    scenario is first checked against its data and this machine (``ppipe validate``'s
+    checks): a problem is a ScenarioError before any folder, broker or pipeline."""
+    from .checks import check_before_run
+
+    check_before_run(loaded)
     scenario = loaded.scenario
     security = _client_security(loaded)
     folder = RunFolder.create(scenario.name, out=out, root=runs_root)
     configure_logging(folder.path, secrets=security.secrets)
-    folder.write_text("scenario.toml", dump_scenario(scenario))
+    # its paths made absolute: the copy validates and runs again from the run folder
+    folder.write_text("scenario.toml", dump_scenario(loaded.anchored()))
     run = _Run(loaded, folder, on_update or (lambda view: None), security)
     try:
         return await run.execute()

@@ -106,7 +106,10 @@ async def run_bench(*, scenario: Path | None, rates: list[float], seconds: float
                     start: float, console: Console) -> int:
     from ..brokers import start_kafka, start_tansu
 
+    from ..checks import check_before_run
+
     loaded = _scenario(scenario)
+    check_before_run(loaded)  # before the broker starts, not at the first probe
     bench_id = new_bench_id()
     slo_ms = parse_duration(slo) * 1000 if slo else None
     out = out or Path("runs") / f"bench-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
