@@ -232,7 +232,10 @@ def _load(path: Path, overrides=None):
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from .checks import check_before_run
+
     loaded = _load(args.scenario)
+    check_before_run(loaded)  # the data's columns, the dataset's name, the pipelines' commands
     scenario = loaded.scenario
     names = ", ".join(p.name for p in scenario.pipelines)
     print(f"{args.scenario}: ok ({scenario.load.profile} load, {len(scenario.pipelines)} "

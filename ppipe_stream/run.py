@@ -106,13 +106,19 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
                        runs_root: Path = Path("runs"), force: bool = False,
                        meta: RunMeta | None = None) -> RunOutcome:
     """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder
-    (``force``: into an ``out`` that holds files already; ``meta``: what the command line said)."""
+    (``force``: into an ``out`` that holds files already; ``meta``: what the command line said).
+    The scenario is first checked against its data and this machine (``ppipe validate``'s
+    checks): a problem is a ScenarioError before any folder, broker or pipeline."""
+    from .checks import check_before_run
+
+    check_before_run(loaded)
     scenario = loaded.scenario
     security = _client_security(loaded)
     folder = RunFolder.create(scenario.name, out=out, root=runs_root, force=force, meta=meta,
                               embedded=scenario.kafka.embedded if scenario.kafka.bootstrap == "embedded" else None)
     configure_logging(folder.path, secrets=security.secrets)
-    folder.write_text("scenario.toml", dump_scenario(scenario))
+    # its paths made absolute: the copy validates and runs again from the run folder
+    folder.write_text("scenario.toml", dump_scenario(loaded.anchored()))
     run = _Run(loaded, folder, on_update or (lambda view: None), security)
     try:
         return await run.execute()

@@ -5,6 +5,6 @@
 - ``command.py``: the command line's driver: broker, default scenario, table, chart.
 """
 
-from .sweep import Probe, backlog_slope, failures, find_max, sweep
+from .sweep import Probe, backlog_slope, failures, find_max, new_bench_id, probe_names, sweep
 
-__all__ = ["Probe", "backlog_slope", "failures", "find_max", "sweep"]
+__all__ = ["Probe", "backlog_slope", "failures", "find_max", "new_bench_id", "probe_names", "sweep"]

@@ -1,14 +1,18 @@
 """The driver of ``ppipe bench``: which broker, which scenario, and what is shown.
 
 Owns starting the benchmark's broker (Apache Kafka by default: latency figures
-on tansu are tansu's), the default scenario (the echo pipeline on iris), the
-printed table, and the chart of latency percentiles against rate
-(``bench.png``) beside the raw baseline. The measuring is ``sweep.py``'s.
+on tansu are tansu's), the default scenario (the echo pipeline on iris, which
+ships as package data, ``ppipe_stream/data/iris.csv``, so an installed wheel
+has it), the bench's id (every invocation's topics are its own), the printed
+table, and the chart of latency percentiles against rate (``bench.png``)
+beside the raw baseline. The measuring is ``sweep.py``'s.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from importlib import resources
 from pathlib import Path
 
 import msgspec
@@ -18,15 +22,15 @@ from rich.table import Table
 from ..errors import UsageError
 from ..scenario import LoadedScenario, loads_scenario
 from ..units import parse_duration
-from .sweep import Probe, find_max, sweep
+from .sweep import Probe, find_max, new_bench_id, sweep
 
-__all__ = ["run_bench"]
+__all__ = ["default_scenario", "run_bench"]
 
 _DEFAULT = """
 name = "bench-echo"
 [dataset]
 source = "csv"
-path = "{iris}"
+path = {iris}
 target = "variety"
 loop = true
 [load]
@@ -44,16 +48,22 @@ deadline = "5s"
 """
 
 
+def default_scenario() -> LoadedScenario:
+    """The echo pipeline on the iris rows shipped inside the package."""
+    iris = Path(str(resources.files("ppipe_stream") / "data" / "iris.csv"))
+    if not iris.is_file():
+        raise UsageError(f"the default bench scenario needs {iris}, which this installation "
+                         "lacks; give a scenario")
+    return loads_scenario(_DEFAULT.format(iris=json.dumps(str(iris))), file="<bench>", base_dir=iris.parent)
+
+
 def _scenario(path: Path | None) -> LoadedScenario:
     from ..checks import scenario_checks
     from ..scenario import load_scenario
 
     if path is not None:
         return load_scenario(path, extra_checks=scenario_checks)
-    iris = Path(__file__).resolve().parents[2] / "scenarios" / "data" / "iris.csv"
-    if not iris.exists():
-        raise UsageError("the default bench scenario needs scenarios/data/iris.csv; give a scenario")
-    return loads_scenario(_DEFAULT.format(iris=iris), file="<bench>", base_dir=iris.parent)
+    return default_scenario()
 
 
 def _table(probes: list[Probe]) -> Table:
@@ -96,7 +106,11 @@ async def run_bench(*, scenario: Path | None, rates: list[float], seconds: float
                     start: float, console: Console) -> int:
     from ..brokers import start_kafka, start_tansu
 
+    from ..checks import check_before_run
+
     loaded = _scenario(scenario)
+    check_before_run(loaded)  # before the broker starts, not at the first probe
+    bench_id = new_bench_id()
     slo_ms = parse_duration(slo) * 1000 if slo else None
     out = out or Path("runs") / f"bench-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     broker = None
@@ -113,13 +127,13 @@ async def run_bench(*, scenario: Path | None, rates: list[float], seconds: float
 
         if find_max_rate:
             found, probes = await find_max(loaded, start=start, seconds=seconds, out=out,
-                                           slo_p99_ms=slo_ms, report=show)
+                                           slo_p99_ms=slo_ms, bench_id=bench_id, report=show)
             console.print(_table(probes))
             console.print(f"highest sustained rate: {found if found is not None else 'none (even the start rate failed)'}"
                           f" events/s (SLO p99 {slo or 'none'}, backlog not growing)")
         else:
             probes = await sweep(loaded, rates, seconds=seconds, out=out, slo_p99_ms=slo_ms,
-                                 raw_bootstrap=bootstrap, report=show)
+                                 raw_bootstrap=bootstrap, bench_id=bench_id, report=show)
             console.print(_table(probes))
             _chart(probes, out / "bench.png")
             console.print(f"chart: {out / 'bench.png'}")

@@ -3,10 +3,14 @@ highest rate a pipeline sustains (``--find-max``).
 
 Owns the probes: each is a fresh, complete run of the scenario at one constant
 rate (its own topics and run folder under the bench folder), read back from its
-summary and timeline. A rate is *sustained* when the harness offered it in
-full (achieved >= 99% of the target; its lag spikes are in the open-loop
-latency, which the SLO judges), the pipeline's p99 is within the SLO, nothing
-is missing, and its backlog (events sent minus answered, per window) does not grow: the
+summary and timeline. Every bench invocation has an id of its own
+(:func:`new_bench_id`); a probe's run is named after the scenario, that id and the
+probe (so its run id and topics are its own, even beside another bench started in
+the same second on the same broker), and so is its raw baseline's topic.
+
+A rate is *sustained* when the harness offered it in full (achieved >= 99% of
+the target; its lag spikes are in the open-loop latency, which the SLO
+judges), the pipeline's p99 is within the SLO, nothing is missing, and its backlog (events sent minus answered, per window) does not grow: the
 slope of a least-squares line through the backlog stays under 1% of the rate
 (Theodolite's lag-trend test). The search doubles the rate until a probe fails,
 then bisects between the last sustained and the first failed rate until they
@@ -19,6 +23,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +37,9 @@ from ..scenario.model import ConstantLoad
 from ..units import Duration
 from .raw import raw_latency_ms
 
-__all__ = ["Probe", "backlog_slope", "failures", "find_max", "sweep"]
+__all__ = ["Probe", "backlog_slope", "failures", "find_max", "new_bench_id", "probe_names", "sweep"]
+
+_NAME_MAX = 63  # a scenario name's longest (model.Name)
 
 
 class Probe(msgspec.Struct, kw_only=True):
@@ -52,6 +60,20 @@ class Probe(msgspec.Struct, kw_only=True):
     raw_p99_ms: float | None = None
     raw_p999_ms: float | None = None
     folder: str = ""
+    raw_topic: str = ""
+
+
+def new_bench_id() -> str:
+    """An id of one bench invocation: 8 random hex digits."""
+    return secrets.token_hex(4)
+
+
+def probe_names(scenario_name: str, bench_id: str, label: str) -> tuple[str, str]:
+    """The name a probe's run goes by (its run id and topics follow from it) and its raw
+    baseline's topic; both carry the bench's id and the probe's ``label`` (its folder)."""
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", label)
+    suffix = f"-{bench_id}-{label}"
+    return scenario_name[: max(_NAME_MAX - len(suffix), 1)] + suffix, f"ppipe.bench.{bench_id}.raw.{label}"
 
 
 def backlog_slope(timeline: Path, pipeline: str, warmup_s: float) -> float:
@@ -88,12 +110,14 @@ def failures(result: Probe, slo_p99_ms: float | None) -> list[str]:
 
 
 async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: Path,
-                slo_p99_ms: float | None, raw_bootstrap: str | None = None) -> Probe:
+                slo_p99_ms: float | None, bench_id: str, raw_bootstrap: str | None = None) -> Probe:
     scenario = loaded.scenario
     warmup = min(2.0, seconds / 4)
     load = ConstantLoad(rate=rate, duration=Duration(seconds), warmup=Duration(warmup),
                         drain=Duration("5s"))
-    run = LoadedScenario(msgspec.structs.replace(scenario, load=load), loaded.path, loaded.base_dir)
+    run_name, raw_topic = probe_names(scenario.name, bench_id, folder.name)
+    run = LoadedScenario(msgspec.structs.replace(scenario, name=run_name, load=load),
+                         loaded.path, loaded.base_dir)
     outcome = await run_scenario(run, out=folder)
     summary = outcome.summary
     name = scenario.pipelines[0].name
@@ -114,7 +138,8 @@ async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: 
         from ..security import ClientSecurity
 
         security = ClientSecurity.resolve(scenario.kafka.security, base_dir=loaded.base_dir)
-        raw = await raw_latency_ms(raw_bootstrap, topic=f"ppipe.bench.raw.{folder.name}", rate=rate,
+        result.raw_topic = raw_topic
+        raw = await raw_latency_ms(raw_bootstrap, topic=raw_topic, rate=rate,
                                    seconds=seconds, partitions=scenario.kafka.partitions, warmup_s=warmup,
                                    security=security)
         result.raw_p50_ms, result.raw_p99_ms, result.raw_p999_ms = (
@@ -123,28 +148,31 @@ async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: 
 
 
 async def sweep(loaded: LoadedScenario, rates: list[float], *, seconds: float, out: Path,
-                slo_p99_ms: float | None, raw_bootstrap: str,
+                slo_p99_ms: float | None, raw_bootstrap: str, bench_id: str | None = None,
                 report: Callable[[Probe], None] = lambda p: None) -> list[Probe]:
     """One probe per rate, each with the raw baseline at the same rate."""
+    bench_id = bench_id or new_bench_id()
     probes = []
     for rate in rates:
         result = await probe(loaded, rate, seconds=seconds, folder=out / f"rate-{rate:g}",
-                             slo_p99_ms=slo_p99_ms, raw_bootstrap=raw_bootstrap)
+                             slo_p99_ms=slo_p99_ms, bench_id=bench_id, raw_bootstrap=raw_bootstrap)
         report(result)
         probes.append(result)
-    _save(out, probes)
+    _save(out, probes, bench_id=bench_id)
     return probes
 
 
 async def find_max(loaded: LoadedScenario, *, start: float, seconds: float, out: Path,
                    slo_p99_ms: float | None, precision: float = 0.1, max_probes: int = 12,
+                   bench_id: str | None = None,
                    report: Callable[[Probe], None] = lambda p: None) -> tuple[float | None, list[Probe]]:
     """The highest sustained rate found (None if even ``start`` fails), and every probe."""
+    bench_id = bench_id or new_bench_id()
     probes: list[Probe] = []
 
     async def run(rate: float) -> bool:
         result = await probe(loaded, rate, seconds=seconds, folder=out / f"probe-{len(probes)}-{rate:g}",
-                             slo_p99_ms=slo_p99_ms)
+                             slo_p99_ms=slo_p99_ms, bench_id=bench_id)
         report(result)
         probes.append(result)
         return result.sustained
@@ -162,7 +190,7 @@ async def find_max(loaded: LoadedScenario, *, start: float, seconds: float, out:
             good = middle
         else:
             bad = middle
-    _save(out, probes, found=good or None)
+    _save(out, probes, found=good or None, bench_id=bench_id)
     return (good or None), probes
 
 

@@ -5,7 +5,8 @@ Owns the :class:`Row` shape and :func:`open_dataset`, which picks a reader by
 and built-in or synthetic sources (``builtin.py``: scikit-learn's and river's
 bundled datasets, river's generators with concept drift). Shuffling and
 looping are done here, the same way for every source, from the seed.
-It never talks to Kafka.
+``check.py`` checks a dataset spec against its data without streaming it (the
+columns, the name), for ``ppipe validate`` and before a run. It never talks to Kafka.
 """
 
 from __future__ import annotations

@@ -5,13 +5,15 @@ pyarrow record batches), turning cells into JSON values (numbers to int/float,
 empty to None), splitting off the target and timestamp columns, and bad rows:
 a clear DatasetError naming file and line, or counted and skipped when the
 scenario says ``on_bad_row = "skip"``. A file larger than memory works: only
-one row (or one parquet batch) is held at a time.
+one row (or one parquet batch) is held at a time. :func:`first_columns` reads
+just the columns (the header, the first record, the schema) for the checks.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from ..errors import DatasetError
 from ..scenario.model import Dataset
 from . import DatasetStream, Row
 
-__all__ = ["open_file", "parse_cell", "parse_timestamp"]
+__all__ = ["first_columns", "open_file", "parse_cell", "parse_timestamp"]
 
 
 def parse_cell(text: str) -> Any:
@@ -113,6 +115,54 @@ def open_file(spec: Dataset, *, base_dir: Path, seed: int) -> DatasetStream:
     n_rows = _count_rows(path, spec.source) if spec.source != "jsonl" or path.stat().st_size < 64 << 20 else None
     stream = DatasetStream(str(path), rows, spec=spec, seed=seed, n_rows=n_rows, in_memory=False)
     return stream
+
+
+def first_columns(path: Path, source: str, *, skip_bad: bool = False) -> tuple[int | None, list[str], str]:
+    """The columns a file's rows have, read from as little of it as it takes: the
+    line they were read at (None for parquet), the names, and where they come from
+    (``"the header"``, ``"the first record"``, ``"the schema"``). A jsonl file's
+    first record is its first good one when ``skip_bad``. DatasetError when the file
+    cannot be read or has no header or record."""
+    try:
+        if source == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                return None, list(pq.read_schema(path).names), "the schema"
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds; one message
+                raise DatasetError(str(path), f"not a readable parquet file ({exc})") from None
+        if source == "csv":
+            return _csv_header(path)
+        for line, record in _jsonl_records(path):
+            if isinstance(record, Exception):
+                if skip_bad:
+                    continue
+                raise DatasetError(str(path), f"bad row: {record}", line=line)
+            return line, list(record), "the first record"
+        raise DatasetError(str(path), "no record in it")
+    except UnicodeDecodeError:
+        raise DatasetError(str(path), "not UTF-8 text") from None
+    except OSError as exc:
+        raise DatasetError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+
+
+def _csv_header(path: Path) -> tuple[int, list[str], str]:
+    """The header, from its own lines only (read as bytes: a bad byte further down is
+    the run's business); a quoted name may span lines."""
+    text, number = "", 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            number += 1
+            try:
+                text += raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(str(path), f"cannot read the header: {exc}", line=number) from None
+            if text.count('"') % 2 == 0:  # the record's quotes are closed
+                try:
+                    return number, next(csv.reader(io.StringIO(text)), []), "the header"
+                except csv.Error as exc:
+                    raise DatasetError(str(path), f"cannot read the header: {exc}", line=number) from None
+    raise DatasetError(str(path), "empty: no header line")
 
 
 def _count_rows(path: Path, source: str) -> int | None:

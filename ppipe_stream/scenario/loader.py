@@ -5,7 +5,9 @@ validation errors, cross-field checks, a dataset file that is not there) into
 a one-line :class:`~ppipe_stream.errors.ScenarioError` naming the file, the
 line of the key when it can be found, the key path, and a hint (the closest
 known key for a typo, the allowed values of a tag). Also writes a scenario
-back as TOML with every default filled in. It runs nothing.
+back as TOML with every default filled in, and gives the scenario with every
+path it names made absolute (:meth:`LoadedScenario.anchored`), so a copy of it
+in a run folder reads the same files from there. It runs nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import msgspec
 import tomli_w
 
 from ..errors import ScenarioError
-from .model import Scenario, dec_hook, enc_hook
+from .model import DockerPipeline, ProcessPipeline, Scenario, dec_hook, enc_hook
 from .overrides import Overrides
 
 __all__ = ["LoadedScenario", "load_scenario", "loads_scenario", "dump_scenario", "locate_key"]
@@ -43,6 +45,29 @@ class LoadedScenario(msgspec.Struct, frozen=True):
 
     def resolve(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()
+
+    def anchored(self) -> Scenario:
+        """The scenario with every path it names absolute: the dataset file, the TLS
+        files, each process pipeline's working folder (the scenario's folder when it
+        gave none, as the runner does) and each docker build folder. It reads the same
+        files wherever a copy of it is written."""
+        scenario = self.scenario
+        replace = msgspec.structs.replace
+        dataset, kafka = scenario.dataset, scenario.kafka
+        if dataset.path and dataset.source in ("csv", "jsonl", "parquet"):
+            dataset = replace(dataset, path=str(self.resolve(dataset.path)))
+        if kafka.security is not None:
+            files = {key: str(self.resolve(value)) for key in ("ca_file", "cert_file", "key_file")
+                     if (value := getattr(kafka.security, key))}
+            kafka = replace(kafka, security=replace(kafka.security, **files))
+        pipelines = []
+        for pipeline in scenario.pipelines:
+            if isinstance(pipeline, ProcessPipeline):
+                pipeline = replace(pipeline, cwd=str(self.resolve(pipeline.cwd or ".")))
+            elif isinstance(pipeline, DockerPipeline) and pipeline.build:
+                pipeline = replace(pipeline, build=str(self.resolve(pipeline.build)))
+            pipelines.append(pipeline)
+        return replace(scenario, dataset=dataset, kafka=kafka, pipelines=pipelines)
 
 
 def load_scenario(path: str | Path, *, extra_checks: ExtraChecks | None = None,

@@ -39,3 +39,61 @@ def test_a_harness_lag_spike_does_not_fail_the_pipeline():
     assert failures(short, slo_p99_ms=None) == ["the harness sent only 40.0/s"]
     behind = Probe(rate=200, achieved=200.0, backlog_slope=60.0, missing=3)
     assert failures(behind, slo_p99_ms=None) == ["3 missing", "backlog grows 60.0 events/s"]
+
+
+def test_every_bench_and_every_probe_in_it_has_names_of_its_own():
+    """Two benches on one broker, even started in the same second, never share a run
+    name (the harness's run id and topics follow from it) nor a raw baseline topic."""
+    import re
+
+    from ppipe_stream.bench import new_bench_id, probe_names
+
+    a, b = new_bench_id(), new_bench_id()
+    assert a != b
+    names = {probe_names("bench-echo", bench, label) for bench in (a, b)
+             for label in ("rate-100", "rate-1000", "probe-0-100")}
+    assert len({run for run, _ in names}) == len({topic for _, topic in names}) == 6
+    long_name = "x" * 63
+    run, topic = probe_names(long_name, a, "rate-1e+06")
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", run), run  # still a valid scenario name
+    assert a in run and re.fullmatch(r"[A-Za-z0-9._-]+", topic) and a in topic  # a valid Kafka topic
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_default_bench_scenario_works_from_an_installed_wheel(tmp_path):
+    """The default scenario found iris through the repository (``parents[2] / "scenarios"``):
+    from a wheel installed anywhere else it failed. Its data now ships in the wheel."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    shutil.copytree(root / "ppipe_stream", source / "ppipe_stream",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w",
+                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=180)
+    wheel = next((tmp_path / "dist").glob("ppipe_stream-*.whl"))
+    assert "ppipe_stream/data/iris.csv" in zipfile.ZipFile(wheel).namelist()
+    site = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=120)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = ("import ppipe_stream; from ppipe_stream.bench.command import _scenario; "
+             "loaded = _scenario(None); "  # what `ppipe bench` without a scenario runs
+             "print(ppipe_stream.__file__); print(loaded.resolve(loaded.scenario.dataset.path))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(site)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    package, iris = result.stdout.split()
+    assert Path(package).is_relative_to(site) and Path(iris).is_relative_to(site), result.stdout
+    assert Path(iris).read_text().startswith("sepal_length,")

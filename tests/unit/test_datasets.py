@@ -115,3 +115,68 @@ def test_a_large_file_streams_in_bounded_memory(tmp_path):
     tracemalloc.stop()
     assert count == 100_000
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"
+
+
+# -- checking a dataset against its data, without streaming it (ppipe validate) ---
+
+def test_check_finds_the_columns_of_each_file_kind(tmp_path):
+    from ppipe_stream.datasets.check import check_dataset
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.jsonl").write_text('\n{"x": 1, "when": 5, "y": "a"}\n{"x": 2}\n')
+    pq.write_table(pa.table({"x": [1, 2], "y": ["a", "b"]}), tmp_path / "a.parquet")
+    good = [Dataset(source="csv", path=str(ROOT / "scenarios" / "data" / "iris.csv"), target="variety"),
+            Dataset(source="jsonl", path="a.jsonl", target="y", timestamp="when"),
+            Dataset(source="parquet", path="a.parquet", target="y"),
+            Dataset(source="sklearn", name="wine"), Dataset(source="river", name="Phishing"),
+            Dataset(source="synth", generator="sea")]
+    for spec in good:
+        assert check_dataset(spec, base_dir=tmp_path) == [], spec
+    [problem] = check_dataset(Dataset(source="jsonl", path="a.jsonl", target="y", timestamp="wen"),
+                              base_dir=tmp_path)
+    assert problem.key == "timestamp" and f"{tmp_path / 'a.jsonl'}:2" in problem.message
+    assert "the first record" in problem.message and problem.hint == "did you mean `when`?"
+    [problem] = check_dataset(Dataset(source="parquet", path="a.parquet", target="Y2"), base_dir=tmp_path)
+    assert "the schema of" in problem.message and problem.hint.startswith("did you mean `y`?")
+
+
+def test_check_reads_only_the_first_record(tmp_path):
+    """A file's later rows are the run's business (on_bad_row): the check reads the
+    header and no further, so rows it could not parse do not matter to it."""
+    from ppipe_stream.datasets.check import check_dataset
+
+    (tmp_path / "rows.csv").write_bytes(b"x,label\n1,a\n1,2,3\n" + b"9,b\n" * 100_000)
+    assert check_dataset(Dataset(source="csv", path="rows.csv", target="label"), base_dir=tmp_path) == []
+    with pytest.raises(DatasetError, match="rows.csv:3: bad row"):
+        rows(Dataset(source="csv", path="rows.csv", target="label"), base=tmp_path)
+
+
+def test_check_of_a_bad_file_names_it(tmp_path):
+    from ppipe_stream.datasets.check import check_dataset
+
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "latin.csv").write_bytes("caf\xe9,label\n1,a\n".encode("latin-1"))
+    (tmp_path / "bad.jsonl").write_text("not json\n{\"y\": 1}\n")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    cases = {("csv", "empty.csv"): "empty: no header line", ("csv", "latin.csv"): "",
+             ("jsonl", "bad.jsonl"): "bad.jsonl:1: bad row: not JSON", ("parquet", "bad.parquet"): "parquet",
+             ("csv", "missing.csv"): "not found"}
+    for (source, name), expected in cases.items():
+        [problem] = check_dataset(Dataset(source=source, path=name, target="y"), base_dir=tmp_path)
+        assert problem.key == "path" and expected in problem.message and name in problem.message, problem
+    # with on_bad_row = "skip", the first good record is the one that counts
+    assert check_dataset(Dataset(source="jsonl", path="bad.jsonl", target="y", on_bad_row="skip"),
+                         base_dir=tmp_path) == []
+
+
+def test_the_closest_column_is_named_and_the_columns_when_none_is_close():
+    from ppipe_stream.datasets.check import closest_column
+
+    columns = ["sepal_length", "sepal_width", "petal_length", "petal_width", "variety"]
+    assert closest_column("varity", columns) == "did you mean `variety`?"
+    assert closest_column("VARIETY", columns) == "did you mean `variety`?"
+    weak = closest_column("nope", columns)
+    assert weak.startswith("did you mean `") and "variety" in weak and weak.count("`") == 2
+    assert closest_column("x", []) is None

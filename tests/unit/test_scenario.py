@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -157,3 +158,28 @@ def test_mutated_files_only_ever_raise_scenario_errors(kind, index, junk):
         loads_scenario(text, file="mut.toml", base_dir=QUICKSTART.parent, extra_checks=scenario_checks)
     except ScenarioError as exc:
         assert str(exc).startswith("mut.toml") and "\n" not in str(exc)
+
+
+def test_an_anchored_copy_reads_the_same_files_from_anywhere(tmp_path):
+    """The run folder's scenario.toml had the relative `data/iris.csv` of its original:
+    loaded from the run folder it looked for runs/<run>/data/iris.csv."""
+    leaderboard = load_scenario(ROOT / "scenarios" / "leaderboard.toml", extra_checks=scenario_checks)
+    text = TEXT.replace('bootstrap = "embedded"', 'bootstrap = "127.0.0.1:9093"') + (
+        '\n[kafka.security]\nprotocol = "SSL"\nca_file = "data/iris.csv"\n')
+    secured = loads_scenario(text, file="s.toml", base_dir=QUICKSTART.parent)
+    for loaded in (leaderboard, secured):
+        copy = tmp_path / "runs" / "r" / "scenario.toml"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(dump_scenario(loaded.anchored()))
+        again = load_scenario(copy, extra_checks=scenario_checks)
+        assert again.resolve(again.scenario.dataset.path) == ROOT / "scenarios" / "data" / "iris.csv"
+        for before, after in zip(loaded.scenario.pipelines, again.scenario.pipelines):
+            if before.runtime == "process":  # the runner's default folder, written out
+                assert after.cwd == str(ROOT / "scenarios") and before.cwd is None
+            if before.runtime == "docker":
+                assert again.resolve(after.build) == loaded.resolve(before.build) == ROOT / "examples" / "river-online"
+        # the same scenario but for its paths
+        assert msgspec.structs.replace(again.scenario, dataset=loaded.scenario.dataset,
+                                       pipelines=loaded.scenario.pipelines,
+                                       kafka=loaded.scenario.kafka) == loaded.scenario
+    assert again.scenario.kafka.security.ca_file == str(ROOT / "scenarios" / "data" / "iris.csv")
