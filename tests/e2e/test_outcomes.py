@@ -58,8 +58,8 @@ def runs_row(tmp_path: Path, folder: Path) -> str:
                             capture_output=True, text=True, timeout=60,
                             env={**os.environ, "COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines()
-            if folder.name in line and "runs in" not in line]
+    run_id = json.loads((folder / "summary.json").read_text())["run_id"]  # the name runs lists
+    rows = [line for line in result.stdout.splitlines() if run_id in line]
     assert rows, result.stdout
     return rows[0]
 
