@@ -237,8 +237,10 @@ class _Run:
         with anyio.CancelScope(shield=True), anyio.move_on_after(0.5 if self.hard_stop else timeout):
             await fn()
 
-    async def _in_thread_shielded(self, fn: Callable[[], Any], timeout: float = 15.0) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(2.0 if self.hard_stop else timeout):
+    async def _in_thread_shielded(self, fn: Callable[[], Any], timeout: float = 15.0,
+                                  hard_timeout: float = 2.0) -> None:
+        """``fn`` in a thread, shielded; after a second Ctrl+C it gets ``hard_timeout``."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(hard_timeout if self.hard_stop else timeout):
             await anyio.to_thread.run_sync(fn, abandon_on_cancel=self.hard_stop)
 
     async def _start_broker(self, stack: AsyncExitStack) -> None:
@@ -291,7 +293,8 @@ class _Run:
             "preparing the pipelines' image (the first run on a machine builds it: a minute or two)",
             lambda: anyio.to_thread.run_sync(ensure_sdk_image, client))
         sandbox = SandboxNetwork(client, self.folder.run_id)
-        stack.push_async_callback(self._in_thread_shielded, sandbox.remove)
+        # even after a second Ctrl+C: a network or firewall rule left behind outlives the run
+        stack.push_async_callback(self._in_thread_shielded, sandbox.remove, 15.0, 15.0)
         began = time.monotonic()
         await self._step("starting the sandbox network and its broker (tansu)",
                          lambda: anyio.to_thread.run_sync(sandbox.create))

@@ -160,18 +160,26 @@ class SandboxNetwork:
         """Remove the broker, the network and the firewall rules; idempotent."""
         import docker.errors
 
-        if self.broker is not None:
-            try:
-                self.broker.remove(force=True)
-            except docker.errors.NotFound:
-                pass
-            self.broker = None
-        if self.network is not None:
-            try:
-                self.network.remove()
-            except docker.errors.NotFound:
-                pass
-            self.network = None
-        for binary, *rule in self._firewall:
-            subprocess.run([binary, "-D", *rule], capture_output=True)
-        self._firewall.clear()
+        try:
+            if self.broker is not None:
+                try:
+                    self.broker.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
+                self.broker = None
+            if self.network is not None:
+                try:
+                    self.network.reload()  # a pipeline container a hard stop left attached goes first
+                    for container in self.network.containers:
+                        try:
+                            container.remove(force=True)
+                        except docker.errors.NotFound:  # its runner removed it meanwhile
+                            continue
+                    self.network.remove()
+                except docker.errors.NotFound:
+                    pass
+                self.network = None
+        finally:  # the firewall rules go whatever the engine said
+            for binary, *rule in self._firewall:
+                subprocess.run([binary, "-D", *rule], capture_output=True)
+            self._firewall.clear()
