@@ -129,7 +129,8 @@ def bench_folder(out: Path | None, *, force: bool) -> Path:
         return out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: a file is there, not a folder")
-    if not force and out.is_dir() and any(out.iterdir()):
+    if not force and out.is_dir() and any(p.name != "log.jsonl" for p in out.iterdir()):  # a log alone:
+        # a bench that failed before its first probe
         what = "an earlier bench's results" if (out / "bench.json").exists() or any(
             (p / "summary.json").exists() for p in out.iterdir() if p.is_dir()) else "files"
         raise UsageError(f"--out {out}: holds {what} already; give a new or empty folder, "
