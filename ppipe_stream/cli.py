@@ -67,13 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the page to write (default RUN/report.html, two runs: A/report-vs-B.html)")
     report.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run names are looked up")
 
-    bench = sub.add_parser("bench", help="ingestion latency against rate, beside a raw aiokafka baseline")
+    bench = sub.add_parser(
+        "bench", help="ingestion latency against rate, size, partitions or replicas, beside a raw "
+        "aiokafka baseline", description="One probe (a complete run) per value of --axis; the other "
+        "flags hold one value each. Writes bench.json, bench.png and one folder per probe.")
     bench.add_argument("scenario", type=Path, nargs="?", help="default: the echo pipeline on iris")
-    bench.add_argument("--rates", default="100,500,1000,2000", help="comma-separated events/s")
-    bench.add_argument("--seconds", type=float, default=10.0, help="per rate")
+    bench.add_argument("--axis", choices=["rate", "size", "partitions", "replicas"], default="rate",
+                       help="what the sweep varies; the table and bench.png follow it (default: rate)")
+    bench.add_argument("--rates", default=None,
+                       help="comma-separated events/s (default 100,500,1000,2000; 500 when "
+                       "another axis is swept)")
+    bench.add_argument("--sizes", default=None, help="bytes of padding per event ([dataset] pad), "
+                       "comma-separated with --axis size (default 100,1000,10000; else the scenario's pad, 0)")
+    bench.add_argument("--partitions", default=None, help="partitions of every topic, comma-separated "
+                       "with --axis partitions (default 1,4,16; else the scenario's)")
+    bench.add_argument("--replicas", default=None, help="replication factor, comma-separated with "
+                       "--axis replicas (default 1,3; else the scenario's); above 1 needs "
+                       "--bootstrap of a cluster")
+    bench.add_argument("--seconds", type=float, default=10.0, help="per probe")
     bench.add_argument("--kind", choices=["kafka", "tansu"], default="kafka", help="broker to start")
     bench.add_argument("--bootstrap", help="use this broker instead of starting one")
-    bench.add_argument("--out", type=Path, default=None)
+    bench.add_argument("--out", type=Path, default=None, help="bench folder (default runs/bench-<UTC time>)")
+    bench.add_argument("--force", action="store_true",
+                       help="write into an --out folder that holds files already (an earlier bench's)")
     bench.add_argument("--find-max", action="store_true", help="search the highest sustained rate")
     bench.add_argument("--slo", default=None, help='p99 bound for --find-max, e.g. "100ms"')
     bench.add_argument("--start", type=float, default=100.0, help="first rate of --find-max")
@@ -154,18 +170,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(write_report(folders, args.out))
         return EXIT_OK
     if args.command == "bench":
+        from .bench.axes import Axis
         from .bench.command import run_bench
 
-        try:
-            rates = [float(r) for r in args.rates.split(",") if r.strip()]
-        except ValueError:
-            raise UsageError(f"--rates {args.rates!r}: give numbers separated by commas") from None
-        if not rates or min(rates) <= 0:
-            raise UsageError("--rates needs positive rates")
         return anyio.run(lambda: run_bench(
-            scenario=args.scenario, rates=rates, seconds=args.seconds, kind=args.kind,
+            scenario=args.scenario, rates=args.rates, seconds=args.seconds, kind=args.kind,
             bootstrap=args.bootstrap, out=args.out, find_max_rate=args.find_max, slo=args.slo,
-            start=args.start, console=_stdout()))
+            start=args.start, console=_stdout(), axis=Axis(args.axis), sizes=args.sizes,
+            partitions=args.partitions, replicas=args.replicas, force=args.force))
     if args.command == "tail":
         from .tail import tail_folder, tail_topic
 

@@ -5,6 +5,14 @@ Owns structlog's configuration and routing of the standard library's loggers
 (aiokafka) into the same file, and the last guard on secrets: every value
 given as ``secrets`` (the Kafka password) is replaced by ``***`` in whatever
 is written, whoever logged it. Nothing here decides *what* is logged.
+
+Library noise (aiokafka's ``NotLeaderForPartitionError ... retrying``) goes to
+the log file, never to the console: the standard library's last-resort handler,
+which prints a warning to standard error when no handler is set, never sees an
+aiokafka record. A command made of several runs (``ppipe bench``) opens a
+:func:`session_logging` folder: between and around its runs, events and library
+records go to that folder's ``log.jsonl``, and each run's own log comes back to
+it when the run ends.
 """
 
 from __future__ import annotations
@@ -12,16 +20,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterable
 from typing import IO, Any
 
 import structlog
 
-__all__ = ["configure_logging", "close_logging"]
+__all__ = ["configure_logging", "close_logging", "session_logging", "LIBRARY_LOGGERS"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_state: dict[str, Any] = {"file": None, "handler": None}
+_state: dict[str, Any] = {"file": None, "handler": None, "session": None}
+LIBRARY_LOGGERS = ("aiokafka", "kafka")  # their records: the log file only, never the console
+_quiet = logging.NullHandler()  # a handler of theirs, so logging's last resort never prints them
 REDACTED = "***"
 
 
@@ -92,8 +103,13 @@ def _console_tee(min_level: int):
 def configure_logging(run_dir: Path | None, *, console_level: str = "warning",
                       secrets: Iterable[str] = ()) -> None:
     """Send structlog events to ``run_dir/log.jsonl`` (when given) and those at
-    ``console_level`` or above to standard error; ``secrets`` never reach either."""
-    close_logging()
+    ``console_level`` or above to standard error; ``secrets`` never reach either.
+    The libraries' records (:data:`LIBRARY_LOGGERS`) go to the file alone."""
+    _close()
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        if _quiet not in library.handlers:
+            library.addHandler(_quiet)
     hidden = _forms(tuple(s for s in secrets if s))
     sink: IO[str]
     if run_dir is not None:
@@ -138,7 +154,33 @@ def _redact_events(forms: tuple[str, ...]):
     return processor
 
 
+@contextmanager
+def session_logging(folder: Path, *, console_level: str = "warning",
+                    secrets: Iterable[str] = ()) -> Iterator[None]:
+    """Log to ``folder/log.jsonl`` until the block ends, also between the runs inside
+    it: a run's :func:`close_logging` hands the log back to this folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outer = _state["session"]
+    hidden = tuple(secrets)
+    configure_logging(folder, console_level=console_level, secrets=hidden)
+    _state["session"] = (folder, console_level, hidden)
+    try:
+        yield
+    finally:
+        _state["session"] = outer
+        close_logging()
+
+
 def close_logging() -> None:
+    """End the run's log; inside a :func:`session_logging` block, log to its folder again."""
+    _close()
+    session = _state["session"]
+    if session is not None:
+        folder, console_level, secrets = session
+        configure_logging(folder, console_level=console_level, secrets=secrets)
+
+
+def _close() -> None:
     handler = _state.get("handler")
     if handler is not None:
         logging.getLogger().removeHandler(handler)

@@ -19,13 +19,14 @@ import csv
 import datetime as dt
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import UsageError
 from .metadata import RunMeta, describe_run
 
-__all__ = ["RunFolder", "utc_stamp", "iso_utc", "INDEX_NAME", "check_out"]
+__all__ = ["RunFolder", "utc_stamp", "iso_utc", "INDEX_NAME", "check_out", "new_run_id"]
 
 INDEX_NAME = "index.jsonl"
 
@@ -41,8 +42,16 @@ def iso_utc(ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def new_run_id(folder_name: str) -> str:
+    """The run's id (its topics are ``ppipe.<run id>.*``): the folder's name and 4 random
+    hex digits, so two runs started in the same second (with ``--out``, or from two runs
+    dirs) never share topics on one broker."""
+    return f"{folder_name}-{secrets.token_hex(2)}"
+
+
 class RunFolder:
-    """One run's folder: ``runs/<name>-<UTC yyyymmddThhmmss>/`` unless ``out`` is given."""
+    """One run's folder: ``runs/<name>-<UTC yyyymmddThhmmss>/`` unless ``out`` is given;
+    its run id is ``<name>-<UTC yyyymmddThhmmss>[-n]-<4 hex digits>`` either way."""
 
     def __init__(self, path: Path, run_id: str, *, meta: RunMeta | None = None,
                  embedded: str | None = None) -> None:
@@ -59,16 +68,17 @@ class RunFolder:
                embedded: str | None = None) -> "RunFolder":
         """A new folder; UsageError when ``out`` holds anything already and not ``force``."""
         stamp = utc_stamp()
-        run_id = f"{scenario_name}-{stamp}"
+        name = f"{scenario_name}-{stamp}"
         if out is not None:
             check_out(out, force=force)
-        path = out if out is not None else root / run_id
+        path = out if out is not None else root / name
         suffix = 1
         while out is None and path.exists():  # two runs within one second
             suffix += 1
-            run_id = f"{scenario_name}-{stamp}-{suffix}"
-            path = root / run_id
+            name = f"{scenario_name}-{stamp}-{suffix}"
+            path = root / name
         path.mkdir(parents=True, exist_ok=True)
+        run_id = new_run_id(name)
         folder = cls(path, run_id, meta=meta, embedded=embedded)
         if meta is not None and path.parent.resolve() != root.resolve():
             folder._add_to_index(root / INDEX_NAME, scenario_name)  # found by ppipe runs

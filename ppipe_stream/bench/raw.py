@@ -31,11 +31,12 @@ log = structlog.get_logger(__name__)
 async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: str, rate: float,
                               seconds: float, partitions: int = 4, warmup_s: float = 1.0,
                               linger_ms: int = 2, fetch_max_wait_ms: int = 5,
-                              security: ClientSecurity = PLAINTEXT) -> np.ndarray:
+                              security: ClientSecurity = PLAINTEXT, pad: int = 0) -> np.ndarray:
     """Send ``rate * seconds`` values to ``send_topic`` open loop, each its intended send
     time, and read them back from ``read_topic`` (the same topic, or what an echo in
     between writes, values unchanged); latencies in ms, warm-up left out. Records
-    this call did not send (another tag) are skipped, never timed."""
+    this call did not send (another tag) are skipped, never timed; ``pad`` bytes make
+    each value that much longer (the size axis of ``ppipe bench``)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=fetch_max_wait_ms, **security.kafka_kwargs())
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1,
@@ -47,6 +48,7 @@ async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: st
         count = max(int(rate * seconds), 1)
         latencies: list[int] = []
         tag = secrets.token_hex(8).encode()
+        padding = b":" + b"x" * pad if pad else b""
         foreign = 0
         start_wall, start_mono = time.time_ns(), time.perf_counter_ns()
 
@@ -56,7 +58,7 @@ async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: st
                 wait = (offset - (time.perf_counter_ns() - start_mono)) / 1e9
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await producer.send(send_topic, b"%s:%d" % (tag, start_wall + offset),
+                await producer.send(send_topic, b"%s:%d%s" % (tag, start_wall + offset, padding),
                                     partition=i % partitions)
 
         async def read() -> None:
@@ -70,7 +72,7 @@ async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: st
                         if own != tag:
                             foreign += 1
                             continue
-                        latencies.append(now - int(stamp))
+                        latencies.append(now - int(stamp.partition(b":")[0]))
 
         await asyncio.wait_for(asyncio.gather(produce(), read()), timeout=seconds + 60)
     finally:
@@ -84,10 +86,13 @@ async def paced_round_trip_ms(bootstrap: str, *, send_topic: str, read_topic: st
 
 async def raw_latency_ms(bootstrap: str, *, topic: str, rate: float, seconds: float,
                          partitions: int = 4, warmup_s: float = 1.0, linger_ms: int = 2,
-                         fetch_max_wait_ms: int = 5, security: ClientSecurity = PLAINTEXT) -> np.ndarray:
-    """One hop: a plain producer to a plain consumer on ``topic`` (created here)."""
-    await create_topics(bootstrap, [(topic, partitions)], security=security)
+                         fetch_max_wait_ms: int = 5, security: ClientSecurity = PLAINTEXT,
+                         pad: int = 0, replication_factor: int = 1) -> np.ndarray:
+    """One hop: a plain producer to a plain consumer on ``topic`` (created here, with
+    ``replication_factor`` replicas), values ``pad`` bytes longer."""
+    await create_topics(bootstrap, [(topic, partitions)], security=security,
+                        replication_factor=replication_factor)
     return await paced_round_trip_ms(bootstrap, send_topic=topic, read_topic=topic, rate=rate,
                                      seconds=seconds, partitions=partitions, warmup_s=warmup_s,
                                      linger_ms=linger_ms, fetch_max_wait_ms=fetch_max_wait_ms,
-                                     security=security)
+                                     security=security, pad=pad)

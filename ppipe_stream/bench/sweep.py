@@ -1,8 +1,10 @@
-"""``ppipe bench``: ingestion latency against rate, beside a raw baseline; and the
-highest rate a pipeline sustains (``--find-max``).
+"""``ppipe bench``: ingestion latency against rate (or message size, partitions,
+replicas: ``axes.py``), beside a raw baseline; and the highest rate a pipeline
+sustains (``--find-max``).
 
 Owns the probes: each is a fresh, complete run of the scenario at one constant
-rate (its own topics and run folder under the bench folder), read back from its
+rate and one :class:`~.axes.Setting` (its own topics and run folder under the
+bench folder, named for the axis' value: ``rate-100``, ``size-1000``), read back from its
 summary and timeline. Every bench invocation has an id of its own
 (:func:`new_bench_id`); a probe's run is named after the scenario, that id and the
 probe (so its run id and topics are its own, even beside another bench started in
@@ -35,6 +37,7 @@ from ..run import run_scenario
 from ..scenario import LoadedScenario
 from ..scenario.model import ConstantLoad
 from ..units import Duration
+from .axes import Axis, Setting, apply
 from .raw import raw_latency_ms
 
 __all__ = ["Probe", "backlog_slope", "failures", "find_max", "new_bench_id", "probe_names", "sweep"]
@@ -43,9 +46,15 @@ _NAME_MAX = 63  # a scenario name's longest (model.Name)
 
 
 class Probe(msgspec.Struct, kw_only=True):
-    """One run at one rate, and the verdict."""
+    """One run at one setting, and the verdict; ``axis`` and ``value``: what the sweep
+    varied and this probe's value of it (``size`` is bytes of padding per event)."""
 
     rate: float
+    axis: Axis = Axis.RATE
+    value: float | None = None
+    size: int = 0
+    partitions: int | None = None
+    replicas: int | None = None
     achieved: float = 0.0
     p50_ms: float | None = None
     p99_ms: float | None = None
@@ -109,22 +118,27 @@ def failures(result: Probe, slo_p99_ms: float | None) -> list[str]:
     return reasons
 
 
-async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: Path,
-                slo_p99_ms: float | None, bench_id: str, raw_bootstrap: str | None = None) -> Probe:
+async def probe(loaded: LoadedScenario, setting: Setting, *, seconds: float, folder: Path,
+                slo_p99_ms: float | None, bench_id: str, raw_bootstrap: str | None = None,
+                axis: Axis = Axis.RATE, force: bool = False) -> Probe:
+    loaded = apply(loaded, setting)
     scenario = loaded.scenario
+    rate = setting.rate
     warmup = min(2.0, seconds / 4)
     load = ConstantLoad(rate=rate, duration=Duration(seconds), warmup=Duration(warmup),
                         drain=Duration("5s"))
     run_name, raw_topic = probe_names(scenario.name, bench_id, folder.name)
     run = LoadedScenario(msgspec.structs.replace(scenario, name=run_name, load=load),
                          loaded.path, loaded.base_dir)
-    outcome = await run_scenario(run, out=folder)
+    outcome = await run_scenario(run, out=folder, force=force)
     summary = outcome.summary
     name = scenario.pipelines[0].name
     figures = (summary.get("pipelines") or {}).get(name, {})
     latency = figures.get("latency_ms") or {}
     dispatch = summary.get("dispatch") or {}
-    result = Probe(rate=rate, achieved=float(dispatch.get("achieved_rate") or 0.0),
+    result = Probe(rate=rate, axis=axis, value=setting.value(axis), size=setting.size,
+                   partitions=setting.partitions, replicas=setting.replicas,
+                   achieved=float(dispatch.get("achieved_rate") or 0.0),
                    p50_ms=latency.get("p50"), p99_ms=latency.get("p99"), p999_ms=latency.get("p999"),
                    lag_p99_ms=(dispatch.get("lag_ms") or {}).get("p99"),
                    missing=int((figures.get("status") or {}).get("missing", 0)),
@@ -140,39 +154,56 @@ async def probe(loaded: LoadedScenario, rate: float, *, seconds: float, folder: 
         security = ClientSecurity.resolve(scenario.kafka.security, base_dir=loaded.base_dir)
         result.raw_topic = raw_topic
         raw = await raw_latency_ms(raw_bootstrap, topic=raw_topic, rate=rate,
-                                   seconds=seconds, partitions=scenario.kafka.partitions, warmup_s=warmup,
-                                   security=security)
+                                   seconds=seconds, partitions=setting.partitions, warmup_s=warmup,
+                                   security=security, pad=setting.size,
+                                   replication_factor=setting.replicas)
         result.raw_p50_ms, result.raw_p99_ms, result.raw_p999_ms = (
             round(float(np.percentile(raw, q)), 3) for q in (50, 99, 99.9))
     return result
 
 
+def _base(loaded: LoadedScenario, rate: float) -> Setting:
+    """The scenario's own place on every axis, at ``rate``."""
+    kafka = loaded.scenario.kafka
+    return Setting(rate=rate, size=loaded.scenario.dataset.pad, partitions=kafka.partitions,
+                   replicas=kafka.replication_factor)
+
+
 async def sweep(loaded: LoadedScenario, rates: list[float], *, seconds: float, out: Path,
                 slo_p99_ms: float | None, raw_bootstrap: str, bench_id: str | None = None,
-                report: Callable[[Probe], None] = lambda p: None) -> list[Probe]:
-    """One probe per rate, each with the raw baseline at the same rate."""
+                report: Callable[[Probe], None] = lambda p: None, axis: Axis = Axis.RATE,
+                settings: list[Setting] | None = None, force: bool = False) -> list[Probe]:
+    """One probe per rate (or per setting, along ``axis``), each with the raw baseline
+    at the same rate and setting."""
     bench_id = bench_id or new_bench_id()
+    if settings is None:
+        settings = [_base(loaded, rate) for rate in rates]
     probes = []
-    for rate in rates:
-        result = await probe(loaded, rate, seconds=seconds, folder=out / f"rate-{rate:g}",
-                             slo_p99_ms=slo_p99_ms, bench_id=bench_id, raw_bootstrap=raw_bootstrap)
+    for setting in settings:
+        result = await probe(loaded, setting, seconds=seconds, folder=out / setting.label(axis),
+                             slo_p99_ms=slo_p99_ms, bench_id=bench_id, raw_bootstrap=raw_bootstrap,
+                             axis=axis, force=force)
         report(result)
         probes.append(result)
-    _save(out, probes, bench_id=bench_id)
+    _save(out, probes, bench_id=bench_id, axis=axis.value)
     return probes
 
 
 async def find_max(loaded: LoadedScenario, *, start: float, seconds: float, out: Path,
                    slo_p99_ms: float | None, precision: float = 0.1, max_probes: int = 12,
                    bench_id: str | None = None,
-                   report: Callable[[Probe], None] = lambda p: None) -> tuple[float | None, list[Probe]]:
-    """The highest sustained rate found (None if even ``start`` fails), and every probe."""
+                   report: Callable[[Probe], None] = lambda p: None, base: Setting | None = None,
+                   force: bool = False) -> tuple[float | None, list[Probe]]:
+    """The highest sustained rate found (None if even ``start`` fails), and every probe;
+    ``base``: the size, partitions and replicas of every probe (default: the scenario's)."""
     bench_id = bench_id or new_bench_id()
     probes: list[Probe] = []
+    base = base or _base(loaded, start)
 
     async def run(rate: float) -> bool:
-        result = await probe(loaded, rate, seconds=seconds, folder=out / f"probe-{len(probes)}-{rate:g}",
-                             slo_p99_ms=slo_p99_ms, bench_id=bench_id)
+        result = await probe(loaded, msgspec.structs.replace(base, rate=rate), seconds=seconds,
+                             folder=out / f"probe-{len(probes)}-{rate:g}",
+                             slo_p99_ms=slo_p99_ms, bench_id=bench_id, force=force)
         report(result)
         probes.append(result)
         return result.sustained
@@ -196,5 +227,5 @@ async def find_max(loaded: LoadedScenario, *, start: float, seconds: float, out:
 
 def _save(out: Path, probes: list[Probe], **extra: Any) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    data = {"probes": [msgspec.to_builtins(p) for p in probes], **extra}
+    data = {"axis": Axis.RATE.value, "probes": [msgspec.to_builtins(p) for p in probes], **extra}
     (out / "bench.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -4,7 +4,9 @@ Owns the :class:`Row` shape and :func:`open_dataset`, which picks a reader by
 ``dataset.source``: files (``files.py``: csv, jsonl, parquet, read as a stream)
 and built-in or synthetic sources (``builtin.py``: scikit-learn's and river's
 bundled datasets, river's generators with concept drift). Shuffling and
-looping are done here, the same way for every source, from the seed.
+looping are done here, the same way for every source, from the seed, and so is
+the padding of ``dataset.pad`` (one more feature, :data:`PAD_FEATURE`, of that many
+bytes: the message size ``ppipe bench --axis size`` varies).
 ``check.py`` checks a dataset spec against its data without streaming it (the
 columns, the name), for ``ppipe validate`` and before a run. It never talks to Kafka.
 """
@@ -19,9 +21,10 @@ from typing import Any, NamedTuple
 from ..errors import DatasetError
 from ..scenario.model import Dataset
 
-__all__ = ["Row", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER"]
+__all__ = ["Row", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER", "PAD_FEATURE"]
 
 SHUFFLE_BUFFER = 10_000
+PAD_FEATURE = "_pad"
 
 
 class Row(NamedTuple):
@@ -62,6 +65,8 @@ class DatasetStream:
             if self._spec.shuffle and not self._infinite:
                 rng = random.Random(f"{self._seed}:{passes}")
                 rows = _full_shuffle(rows, rng) if self._in_memory else _buffer_shuffle(rows, rng)
+            if self._spec.pad:
+                rows = _padded(rows, "x" * self._spec.pad)
             yielded = 0
             for row in rows:
                 yielded += 1
@@ -72,6 +77,11 @@ class DatasetStream:
 
     def close(self) -> None:
         """Nothing to release: every pass opens and closes its own file."""
+
+
+def _padded(rows: Iterator[Row], padding: str) -> Iterator[Row]:
+    for row in rows:
+        yield row._replace(features={**row.features, PAD_FEATURE: padding})
 
 
 def _full_shuffle(rows: Iterator[Row], rng: random.Random) -> Iterator[Row]:

@@ -6,7 +6,11 @@ empty to None), splitting off the target and timestamp columns, and bad rows:
 a clear DatasetError naming file and line, or counted and skipped when the
 scenario says ``on_bad_row = "skip"``. A file larger than memory works: only
 one row (or one parquet batch) is held at a time. :func:`first_columns` reads
-just the columns (the header, the first record, the schema) for the checks.
+just the columns (the header, the first record, the schema) for the checks, and
+of a csv the first :data:`SCAN_BYTES` too: a byte that is not UTF-8 there is named
+by line before anything starts. Further down, such a byte makes its row a bad row
+(the csv is decoded with ``surrogateescape``: a stray byte never stops the reader
+mid-file without a line).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,10 @@ from ..errors import DatasetError
 from ..scenario.model import Dataset
 from . import DatasetStream, Row
 
-__all__ = ["first_columns", "open_file", "parse_cell", "parse_timestamp"]
+__all__ = ["first_columns", "open_file", "parse_cell", "parse_timestamp", "SCAN_BYTES"]
+
+SCAN_BYTES = 8192  # of a csv, checked for bytes that are not UTF-8 before a run
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, under surrogateescape
 
 
 def parse_cell(text: str) -> Any:
@@ -132,7 +140,10 @@ def first_columns(path: Path, source: str, *, skip_bad: bool = False) -> tuple[i
             except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds; one message
                 raise DatasetError(str(path), f"not a readable parquet file ({exc})") from None
         if source == "csv":
-            return _csv_header(path)
+            found = _csv_header(path)
+            if not skip_bad:
+                _check_utf8(path, found[0])
+            return found
         for line, record in _jsonl_records(path):
             if isinstance(record, Exception):
                 if skip_bad:
@@ -165,6 +176,28 @@ def _csv_header(path: Path) -> tuple[int, list[str], str]:
     raise DatasetError(str(path), "empty: no header line")
 
 
+def _check_utf8(path: Path, header_lines: int) -> None:
+    """DatasetError naming the line of the first byte in the first :data:`SCAN_BYTES`
+    that is not UTF-8 (a character cut by the scan's end is not one)."""
+    with open(path, "rb") as fh:
+        head = fh.read(SCAN_BYTES)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return  # a character the scan cut in two
+        line = head.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (head.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DatasetError(str(path), f"not UTF-8 text: byte 0x{head[exc.start]:02x} at column "
+                           f"{column} (save the file as UTF-8)", line=line) from None
+
+
+def _not_utf8(texts: list[str]) -> str | None:
+    """What a row decoded with surrogateescape holds that was not UTF-8 (None: nothing)."""
+    found = _ESCAPED.search("".join(texts))
+    return f"not UTF-8 text: byte 0x{ord(found.group()) - 0xDC00:02x}" if found else None
+
+
 def _count_rows(path: Path, source: str) -> int | None:
     """Rows in one pass, cheaply (needed by the releases profile)."""
     if source == "parquet":
@@ -177,7 +210,7 @@ def _count_rows(path: Path, source: str) -> int | None:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -185,6 +218,9 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]
             return
         except csv.Error as exc:
             raise DatasetError(str(path), f"cannot read the header: {exc}", line=1) from None
+        bad = _not_utf8(header)
+        if bad:
+            raise DatasetError(str(path), f"cannot read the header: {bad}", line=reader.line_num)
         width = len(header)
         while True:
             try:
@@ -198,6 +234,10 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]
                 continue
             if len(cells) != width:
                 yield reader.line_num, ValueError(f"{len(cells)} fields where the header has {width}")
+                continue
+            bad = _not_utf8(cells)
+            if bad:
+                yield reader.line_num, ValueError(bad)
                 continue
             yield reader.line_num, {name: parse_cell(cell) for name, cell in zip(header, cells)}
 

@@ -67,6 +67,7 @@ class Dataset(_Base):
     generator: str | None = None
     drift_at: list[int] = []
     on_bad_row: Literal["error", "skip"] = "error"
+    pad: Annotated[int, Meta(ge=0)] = 0  # bytes of padding per event (feature `_pad`): ppipe bench --axis size
 
     def __post_init__(self) -> None:
         if self.source in ("csv", "jsonl", "parquet") and not self.path:

@@ -97,3 +97,59 @@ def test_the_default_bench_scenario_works_from_an_installed_wheel(tmp_path):
     package, iris = result.stdout.split()
     assert Path(package).is_relative_to(site) and Path(iris).is_relative_to(site), result.stdout
     assert Path(iris).read_text().startswith("sepal_length,")
+
+
+def test_an_axis_sweeps_its_values_and_the_other_flags_hold_one_each():
+    from ppipe_stream.bench.axes import Axis, Setting, apply, settings
+    from ppipe_stream.bench.command import default_scenario
+    from ppipe_stream.errors import UsageError
+
+    loaded = default_scenario()  # 4 partitions, 1 replica, no padding
+    by_rate = settings(Axis.RATE, loaded, rates=None, sizes=None, partitions=None, replicas=None)
+    assert [s.rate for s in by_rate] == [100, 500, 1000, 2000]
+    assert {(s.size, s.partitions, s.replicas) for s in by_rate} == {(0, 4, 1)}
+    by_size = settings(Axis.SIZE, loaded, rates="200", sizes="100,1000", partitions="2", replicas=None)
+    assert by_size == [Setting(rate=200, size=100, partitions=2, replicas=1),
+                       Setting(rate=200, size=1000, partitions=2, replicas=1)]
+    assert [s.label(Axis.SIZE) for s in by_size] == ["size-100", "size-1000"]
+    assert [s.rate for s in settings(Axis.PARTITIONS, loaded, rates=None, sizes=None,
+                                     partitions="1,8", replicas=None)] == [500, 500]
+    with pytest.raises(UsageError, match="--rates 100,200: only the axis is swept"):
+        settings(Axis.SIZE, loaded, rates="100,200", sizes=None, partitions=None, replicas=None)
+    with pytest.raises(UsageError, match="--partitions '0': give whole numbers of at least 1"):
+        settings(Axis.PARTITIONS, loaded, rates=None, sizes=None, partitions="0", replicas=None)
+    with pytest.raises(UsageError, match="--sizes '1.5'"):
+        settings(Axis.SIZE, loaded, rates=None, sizes="1.5", partitions=None, replicas=None)
+    applied = apply(loaded, by_size[1]).scenario
+    assert (applied.dataset.pad, applied.kafka.partitions, applied.kafka.replication_factor) == (1000, 2, 1)
+
+
+def test_the_table_and_chart_follow_the_axis(tmp_path):
+    from rich.console import Console
+
+    from ppipe_stream.bench import Probe
+    from ppipe_stream.bench.axes import Axis
+    from ppipe_stream.bench.command import _chart, _table
+
+    probes = [Probe(rate=500, axis=Axis.SIZE, value=v, size=int(v), p50_ms=2.0 + v / 1000,
+                    p99_ms=5.0, raw_p50_ms=1.0, raw_p99_ms=3.0, why="sustained") for v in (100, 1000)]
+    console = Console(width=200, record=True)
+    console.print(_table(probes, Axis.SIZE))
+    text = console.export_text()
+    assert "against size (pad bytes)" in text and "size (pad bytes)" in text.splitlines()[2]
+    assert any(line.split("│")[1].strip() == "1000" for line in text.splitlines() if "│" in line)
+    _chart(probes, tmp_path / "bench.png", Axis.SIZE)
+    assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+def test_a_bench_folder_with_probes_is_refused_unless_force(tmp_path):
+    """It was refused at the first probe with a hint to --force, which bench did not have."""
+    from ppipe_stream.bench.command import bench_folder
+    from ppipe_stream.errors import UsageError
+
+    (tmp_path / "old" / "rate-100").mkdir(parents=True)
+    (tmp_path / "old" / "rate-100" / "summary.json").write_text("{}")
+    with pytest.raises(UsageError, match="earlier bench's results already.*--force"):
+        bench_folder(tmp_path / "old", force=False)
+    assert bench_folder(tmp_path / "old", force=True) == tmp_path / "old"
+    assert bench_folder(tmp_path / "new", force=False) == tmp_path / "new"

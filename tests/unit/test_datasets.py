@@ -180,3 +180,31 @@ def test_the_closest_column_is_named_and_the_columns_when_none_is_close():
     weak = closest_column("nope", columns)
     assert weak.startswith("did you mean `") and "variety" in weak and weak.count("`") == 2
     assert closest_column("x", []) is None
+
+
+def test_a_byte_that_is_not_utf8_is_a_bad_row_with_its_line_anywhere_in_the_file(tmp_path):
+    """Past the first 8 KB the text reader raised a bare UnicodeDecodeError (no line),
+    and in the first 8 KB it raised while reading the header; now it is the row's."""
+    from ppipe_stream.datasets.check import check_dataset
+
+    body = b"".join(b"%d,a\n" % i for i in range(3000))  # about 17 KB before the bad row
+    (tmp_path / "late.csv").write_bytes(b"x,label\n" + body + "caf\xe9,b\n".encode("latin-1") + b"1,c\n")
+    spec = Dataset(source="csv", path="late.csv", target="label")
+    assert check_dataset(spec, base_dir=tmp_path) == []  # past what the check reads
+    with pytest.raises(DatasetError, match=r"late\.csv:3002: bad row: not UTF-8 text: byte 0xe9"):
+        rows(spec, base=tmp_path)
+    skipping = open_dataset(Dataset(source="csv", path="late.csv", target="label", on_bad_row="skip"),
+                            base_dir=tmp_path, seed=0)
+    assert [r.label for r in skipping][-1] == "c" and skipping.skipped_rows == 1
+    (tmp_path / "early.csv").write_bytes(b"x,label\n1,a\n\xff,b\n")
+    [problem] = check_dataset(Dataset(source="csv", path="early.csv", target="label"), base_dir=tmp_path)
+    assert problem.key == "path" and "early.csv:3: not UTF-8 text: byte 0xff at column 1" in problem.message
+
+
+def test_pad_adds_a_feature_of_that_many_bytes():
+    from ppipe_stream.datasets import PAD_FEATURE
+
+    [row] = rows(Dataset(source="csv", path="data/iris.csv", target="variety", pad=100), limit=1)
+    assert row.features[PAD_FEATURE] == "x" * 100 and row.features["sepal_length"] == 5.1
+    [plain] = rows(Dataset(source="csv", path="data/iris.csv", target="variety"), limit=1)
+    assert PAD_FEATURE not in plain.features

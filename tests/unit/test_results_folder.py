@@ -36,3 +36,20 @@ def test_timeline_rows_append_with_one_header(tmp_path):
 
 def test_iso_utc():
     assert iso_utc(0) == "1970-01-01T00:00:00Z"
+
+
+def test_two_runs_in_the_same_second_have_run_ids_and_topics_of_their_own(tmp_path, monkeypatch):
+    """Two runs of one scenario with --out, started in the same second, had one run id
+    (``name-<second>``), so on a shared broker they wrote the same topics."""
+    from ppipe_stream import results
+    from ppipe_stream.protocol import Topics
+
+    monkeypatch.setattr(results, "utc_stamp", lambda now=None: "20261202T030000")
+    a = RunFolder.create("demo", out=tmp_path / "a", root=tmp_path / "runs")
+    b = RunFolder.create("demo", out=tmp_path / "b", root=tmp_path / "runs")
+    plain = RunFolder.create("demo", root=tmp_path / "runs")
+    assert a.run_id != b.run_id
+    assert all(re.fullmatch(r"demo-20261202T030000-[0-9a-f]{4}", f.run_id) for f in (a, b, plain))
+    assert plain.path.name == "demo-20261202T030000"  # the folder's name, as users know it
+    topics = [Topics(prefix=f"ppipe.{f.run_id}") for f in (a, b)]  # as the run names them
+    assert topics[0].input != topics[1].input and a.run_id in topics[0].input
