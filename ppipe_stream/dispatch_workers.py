@@ -48,7 +48,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from .dispatcher import DispatchStats, OnSent
-from .errors import RunError
+from .errors import RunError, first_leaf
 from .hist import decode, encode, merge, new_histogram
 from .loop_lag import LoopLateness
 from .scenario import LoadedScenario, ReplayLoad
@@ -95,9 +95,8 @@ def _worker_main(conn: Any, spec: _Spec) -> None:
         configure_logging(Path(spec.log_dir) if spec.log_dir else None, console_level="critical")
         structlog.contextvars.bind_contextvars(worker=spec.index)
         anyio.run(_worker_async, conn, spec)
-    except BaseException as exc:  # noqa: BLE001 - reported to the main process, which fails the run
-        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-            exc = exc.exceptions[0]  # the task group's first real error
+    except BaseException as caught:  # noqa: BLE001 - reported to the main process, which fails the run
+        exc = first_leaf(caught)  # the task group's first real error
         text = (str(exc).splitlines() or [""])[0]
         try:
             conn.send(("error", f"{type(exc).__name__}: {text}" if text else type(exc).__name__))

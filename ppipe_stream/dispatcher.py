@@ -43,8 +43,8 @@ from anyio.abc import TaskStatus
 
 from . import protocol
 from .datasets import DatasetStream, Row
-from .errors import DatasetError
-from .hist import new_histogram, percentiles_ms, record_many
+from .errors import DatasetError, first_leaf
+from .hist import new_histogram, quantiles_ms, record_many
 from .schedule import Schedule
 
 __all__ = ["Dispatcher", "DispatchStats", "OnSent", "producer_settings"]
@@ -125,7 +125,7 @@ class DispatchStats:
         return (self.events_sent - 1) / span if span > 0 else 0.0
 
     def summary(self) -> dict[str, Any]:
-        lag = percentiles_ms(self.lag_us, ("p50", "p99"))
+        lag = quantiles_ms(self.lag_us, ("p50", "p99"))
         return {
             "events_sent": self.events_sent,
             "labels_sent": self.labels_sent,
@@ -218,10 +218,7 @@ class Dispatcher:
                 await self._shipped()
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:  # one error, as it was raised, for the caller
-            leaf: BaseException = group
-            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-                leaf = leaf.exceptions[0]
-            raise leaf from None
+            raise first_leaf(group) from None
         await self._producer.flush()
         self._check_delivered(final=True)
         return self.stats

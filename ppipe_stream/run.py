@@ -33,14 +33,14 @@ from .brokers import BrokerKind, create_topics, start_tansu
 from .datasets import open_dataset
 from .dispatch_workers import DispatchWorkers
 from .dispatcher import Dispatcher, producer_settings
-from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError
+from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError, first_leaf
 from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
 from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
 from .loop_lag import LoopLateness, lateness_stats
 from .metadata import RunMeta
-from .hist import percentiles_ms
+from .hist import quantiles_ms
 from .live import Frame
 from .outcome import Outcome, not_judged_thresholds, not_judged_validity
 from .output_reader import READY_COMMAND_ID, OutputReader
@@ -181,7 +181,7 @@ class _Run:
                 complete = True
                 tg.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
-            leaf = _first_leaf(exc)
+            leaf = first_leaf(exc)
             if isinstance(leaf, PpipeError):
                 self.error = str(leaf).splitlines()[0]
                 raise leaf from None
@@ -585,7 +585,7 @@ class _Run:
         """The live view's frame: also what the scores topic carries for ``ppipe tail``."""
         stats = self.dispatcher.stats if self.dispatcher else None
         lateness = self.loop_lateness.statistics()
-        lag_p99 = percentiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None
+        lag_p99 = quantiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None
         dispatch = {"lag_ms": {"p99": lag_p99}, "dropped": stats.dropped,
                     "schedule_lost_at_s": stats.schedule_lost_s,
                     "stopped_on_overload": stats.overloaded} if stats else {}
@@ -721,13 +721,6 @@ def _client_security(loaded: LoadedScenario) -> ClientSecurity:
         raise ScenarioError(str(loaded.path), str(exc), path=f"$.kafka.security.{exc.key}",
                             hint=f"export {exc.variable}=... before the run" if exc.variable
                             else None) from None
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    """The first real exception inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _planned_commands_horizon(scenario: Any) -> float:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ppipe_stream.dispatch_workers import DispatchWorkers, _Worker, owned_partitions
 from ppipe_stream.dispatcher import DispatchStats
-from ppipe_stream.hist import MAX_US, decode, encode, merge, new_histogram, percentiles_ms, record_many
+from ppipe_stream.hist import MAX_US, decode, encode, merge, new_histogram, quantiles_ms, record_many
 from ppipe_stream.scenario import loads_scenario
 from ppipe_stream.scoring import Scorer, ScoringConfig
 from ppipe_stream.scoring import scorer as scorer_module
@@ -83,7 +83,7 @@ def test_merged_worker_histograms_equal_one_histogram_of_all_values(parts):
     merged = merge(workers)
     assert merged.get_total_count() == one.get_total_count()
     assert list(merged.counts) == list(one.counts)
-    assert percentiles_ms(merged) == percentiles_ms(one)
+    assert quantiles_ms(merged) == quantiles_ms(one)
     if one.get_total_count():
         assert merged.get_min_value() == one.get_min_value()
 
