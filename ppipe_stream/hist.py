@@ -39,7 +39,8 @@ def new_histogram() -> HdrHistogram:
 
 def counts_view(histogram: HdrHistogram) -> np.ndarray:
     """A writable uint64 numpy view of the histogram's counters (no copy)."""
-    return np.ctypeslib.as_array(histogram.counts)
+    view: np.ndarray = np.ctypeslib.as_array(histogram.counts)
+    return view
 
 
 def _indexes(histogram: HdrHistogram, values: np.ndarray) -> np.ndarray:
@@ -49,8 +50,9 @@ def _indexes(histogram: HdrHistogram, values: np.ndarray) -> np.ndarray:
     bits = np.frexp((values | histogram.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
     bucket = bits - histogram.unit_magnitude - (histogram.sub_bucket_half_count_magnitude + 1)
     sub_bucket = values >> (bucket + histogram.unit_magnitude)
-    return ((bucket + 1) << histogram.sub_bucket_half_count_magnitude) + sub_bucket \
+    index: np.ndarray = ((bucket + 1) << histogram.sub_bucket_half_count_magnitude) + sub_bucket \
         - histogram.sub_bucket_half_count
+    return index
 
 
 def record_array(histogram: HdrHistogram, values: np.ndarray | Sequence[int], *,

@@ -30,8 +30,8 @@ from aiokafka import AIOKafkaProducer
 
 from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
-from .datasets import open_dataset
 from .dispatch_workers import DispatchWorkers
+from .dispatch_base import Dispatch, open_plan
 from .dispatcher import Dispatcher, producer_settings
 from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError, first_leaf
 from .faults import FaultInjector, RowCorruptor
@@ -48,9 +48,8 @@ from .proctor import Proctor
 from .resources import TreeSampler
 from .results import RunFolder, iso_utc
 from .runtime import ExternalRunner, ProcessRunner
-from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
+from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, dump_scenario
 from .scenario.faults import CorruptFault, NetworkFault
-from .schedule import build_schedule
 from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 from .scoring.thresholds import settled_failures
 from .security import ClientSecurity, SecretMissing
@@ -143,7 +142,7 @@ class _Run:
         self.bootstrap = self.scenario.kafka.bootstrap
         self.runners: list[ProcessRunner] = []
         self.scorer: Scorer | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Dispatch | None = None
         self.started_ns = time.time_ns()
         self._hlogs: HlogFiles | None = None
         self._clock: tuple[int, int] | None = None
@@ -464,13 +463,7 @@ class _Run:
         start and build the scorer and dispatcher on it, with no await in between."""
         scenario = self.scenario
         load, scoring = scenario.load, scenario.scoring
-        dataset = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
-        timestamps = None
-        if isinstance(load, ReplayLoad):
-            again = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
-            timestamps = (row.timestamp_s for row in again)
-        schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows,
-                                  timestamps=timestamps)
+        dataset, schedule = open_plan(scenario, self.loaded.base_dir)
         metrics = list(scoring.metrics)
         make_metrics(metrics, scoring.task)  # imports river's metrics now, not after the start
         corrupt = [f for f in scenario.faults if isinstance(f, CorruptFault)]
@@ -509,7 +502,7 @@ class _Run:
         if workers is not None:
             workers.bind(on_sent=self.scorer.record_sent, target_rate=schedule.target_rate,
                          on_rows=self.proctor.on_rows if self.proctor else None)
-            self.dispatcher = workers  # type: ignore[assignment] - runs and reports as a Dispatcher
+            self.dispatcher = workers
             return
         self.dispatcher = Dispatcher(
             producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
