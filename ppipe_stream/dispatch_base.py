@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = ["Dispatch", "DispatchFigures", "DispatchStats", "DispatchSummary", "L
 OnSent = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[Any]], None]
 
 
+@runtime_checkable
 class Dispatch(Protocol):
     """One run's dispatch, however it is spread: started by the run with
     ``tg.start``-style ``run(clock=...)``, read through ``stats`` while it goes."""
