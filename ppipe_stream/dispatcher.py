@@ -302,7 +302,7 @@ class Dispatcher:
         sent: list[int] = []
         cache = self._encoded
         cached = cache.get if cache is not None else _none
-        for event_id, row, intended_ns in zip(ids, taken, intended):
+        for event_id, row, intended_ns in zip(ids, taken, intended, strict=True):
             spoiled = row.spoiled  # a fault's features are not the row's own: never cached
             features = None if spoiled else cached(row.index)
             if features is None:
@@ -329,7 +329,7 @@ class Dispatcher:
         if self._label_delay_ns is not None:
             delay = self._label_delay_ns
             self._labels.extend((offset + delay, event_id, label)
-                                for offset, event_id, label in zip(offsets, ids, labels))
+                                for offset, event_id, label in zip(offsets, ids, labels, strict=False))
         await self._kick()
         self.stats.record_sent(np.asarray(intended, dtype=np.int64), np.asarray(sent, dtype=np.int64))
         return len(ids)
