@@ -23,6 +23,7 @@ from anyio.abc import TaskStatus
 
 from .datasets import DatasetStream, open_dataset
 from .hist import decode, encode, merge, new_histogram, quantiles_ms, record_many
+from .loop_lag import LatenessStats
 from .scenario.model import ReplayLoad, Scenario
 from .schedule import Schedule, build_schedule
 
@@ -48,6 +49,11 @@ class Dispatch(Protocol):
                   task_status: TaskStatus[None] = ...) -> DispatchStats:
         """Send the whole schedule on the run's clock, (wall ns, ``perf_counter_ns``)
         of offset 0; return the final figures."""
+        ...
+
+    def workers_lateness(self) -> LatenessStats | None:
+        """The event-loop lateness of the processes that dispatch apart from the
+        run's own (merged), None when the run's own loop is the only one."""
         ...
 
 

@@ -54,7 +54,7 @@ from . import worker_messages as wire
 from .dispatch_base import DispatchFigures, DispatchStats, OnSent, open_plan
 from .errors import RunError, first_leaf
 from .hist import decode, encode, merge, new_histogram
-from .loop_lag import LoopLateness
+from .loop_lag import LatenessStats, LoopLateness, lateness_stats
 from .scenario import LoadedScenario
 from .scenario.model import Scenario
 
@@ -290,6 +290,10 @@ class DispatchWorkers:
     @property
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._procs]
+
+    def workers_lateness(self) -> LatenessStats | None:
+        """The workers' own event loops' lateness, merged."""
+        return lateness_stats(self.loop_lateness_us)
 
     async def start(self) -> None:
         """Spawn the workers and wait until each is ready to send."""

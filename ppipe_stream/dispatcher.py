@@ -44,6 +44,7 @@ from anyio.abc import TaskStatus
 from . import protocol
 from .datasets import DatasetStream, Row
 from .errors import DatasetError, first_leaf
+from .loop_lag import LatenessStats
 from .dispatch_base import DispatchStats, OnSent
 from .schedule import Schedule
 
@@ -121,6 +122,10 @@ class Dispatcher:
         self.stats = DispatchStats(schedule.target_rate)
         self.start_wall_ns = 0
         self._start_mono_ns = 0
+
+    def workers_lateness(self) -> LatenessStats | None:
+        """None: this dispatcher runs on the run's own event loop."""
+        return None
 
     def now_wall_ns(self) -> int:
         """Wall-clock ns on the dispatcher's clock: the start stamp plus monotonic time."""

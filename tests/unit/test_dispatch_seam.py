@@ -18,6 +18,7 @@ from ppipe_stream.dispatch_base import Dispatch, DispatchFigures, DispatchStats,
 from ppipe_stream.dispatch_workers import DispatchWorkers, _Worker
 from ppipe_stream.dispatcher import Dispatcher
 from ppipe_stream.errors import RunError, first_leaf
+from ppipe_stream.loop_lag import lateness_stats
 from ppipe_stream.scenario import loads_scenario
 
 SCENARIO = """
@@ -55,6 +56,8 @@ def test_both_dispatchers_are_a_dispatch():
     pool = DispatchWorkers(loaded, bootstrap="unused", topic="t")
     assert isinstance(one, Dispatch) and isinstance(pool, Dispatch)
     assert isinstance(one.stats, DispatchStats) and isinstance(pool.stats, DispatchStats)
+    assert one.workers_lateness() is None  # the run's own loop is measured by the run
+    assert pool.workers_lateness() == lateness_stats(pool.loop_lateness_us)
 
 
 @pytest.mark.parametrize("message", [
