@@ -10,10 +10,12 @@ hands over the wall-clock ns of offset 0 and each worker maps it onto its own
 monotonic clock.
 
 Each worker streams back, batched (every ``FLUSH_NS`` or ``FLUSH_EVENTS``) on a
-pipe whose OS buffer bounds it, what it sent - ids, intended and sent stamps,
-labels - and how far along the schedule it has come, plus its cumulative
-dispatch figures with its lag histogram (hdrh encoding, lossless), its dropped
-events and planned span, and its own event loop's lateness every ``STATS_NS``. :class:`DispatchWorkers` merges the records of all workers in id
+pipe whose OS buffer bounds it, in the tagged Structs of :mod:`.worker_messages`,
+what it sent - ids, intended and sent stamps, labels - and how far along the
+schedule it has come, plus its cumulative dispatch figures with its lag
+histogram (hdrh encoding, lossless), its dropped events and planned span, and
+its own event loop's lateness every ``STATS_NS``. :class:`DispatchWorkers` (a
+:class:`~.dispatch_base.Dispatch`) merges the records of all workers in id
 order up to the slowest worker's progress before handing them to ``on_sent``
 (the ledger wants rising ids), and merges the histograms, so its ``stats``
 read as one dispatcher's. Answers may now reach the scorer before their
@@ -40,19 +42,24 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import msgspec
 import numpy as np
 import structlog
 from anyio.abc import TaskStatus
 
-from .dispatcher import DispatchStats, OnSent
-from .errors import RunError
+from . import worker_messages as wire
+from .dispatch_base import DispatchFigures, DispatchStats, OnSent, open_plan
+from .errors import RunError, first_leaf
 from .hist import decode, encode, merge, new_histogram
-from .loop_lag import LoopLateness
-from .scenario import LoadedScenario, ReplayLoad
+from .loop_lag import LatenessStats, LoopLateness, lateness_stats
+from .scenario import LoadedScenario
 from .scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
 
 __all__ = ["DispatchWorkers", "owned_partitions"]
 
@@ -95,12 +102,12 @@ def _worker_main(conn: Any, spec: _Spec) -> None:
         configure_logging(Path(spec.log_dir) if spec.log_dir else None, console_level="critical")
         structlog.contextvars.bind_contextvars(worker=spec.index)
         anyio.run(_worker_async, conn, spec)
-    except BaseException as exc:  # noqa: BLE001 - reported to the main process, which fails the run
-        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-            exc = exc.exceptions[0]  # the task group's first real error
+    except BaseException as caught:  # noqa: BLE001 - reported to the main process, which fails the run
+        exc = first_leaf(caught)  # the task group's first real error
         text = (str(exc).splitlines() or [""])[0]
         try:
-            conn.send(("error", f"{type(exc).__name__}: {text}" if text else type(exc).__name__))
+            conn.send_bytes(wire.encode(wire.Failed(
+                message=f"{type(exc).__name__}: {text}" if text else type(exc).__name__)))
         except OSError:
             pass
     finally:
@@ -110,19 +117,12 @@ def _worker_main(conn: Any, spec: _Spec) -> None:
 async def _worker_async(conn: Any, spec: _Spec) -> None:
     from aiokafka import AIOKafkaProducer
 
-    from .datasets import open_dataset
     from .dispatcher import Dispatcher, producer_settings
     from .security import ClientSecurity
-    from .schedule import build_schedule
 
     scenario = spec.scenario
     load, base_dir = scenario.load, Path(spec.base_dir)
-    dataset = open_dataset(scenario.dataset, base_dir=base_dir, seed=scenario.seed)
-    timestamps = None
-    if isinstance(load, ReplayLoad):
-        again = open_dataset(scenario.dataset, base_dir=base_dir, seed=scenario.seed)
-        timestamps = (row.timestamp_s for row in again)
-    schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows, timestamps=timestamps)
+    dataset, schedule = open_plan(scenario, base_dir)
     _cache_rows(dataset)
     # the run's login, resolved from the environment the worker inherited
     security = ClientSecurity.resolve(scenario.kafka.security, base_dir=base_dir)
@@ -139,11 +139,11 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
             on_idle=sink.on_idle, max_lag_s=load.max_lag_s,
             stop_on_overload=load.on_overload == "stop")
         sink.dispatcher = dispatcher
-        conn.send(("ready", os.getpid()))
-        message = await _receive(conn)
-        if message[0] != "go":
+        conn.send_bytes(wire.encode(wire.Ready(pid=os.getpid())))
+        message = wire.decode_to_worker(await _receive(conn))
+        if not isinstance(message, wire.Go):
             return
-        wall0 = message[1]
+        wall0 = message.wall0_ns
         clock = (wall0, time.perf_counter_ns() - (time.time_ns() - wall0))
         async with anyio.create_task_group() as tg:
             tg.start_soon(_watch_main, conn, tg.cancel_scope, sink)
@@ -170,17 +170,18 @@ def _cache_rows(dataset: Any) -> None:
     dataset._factory = lambda: iter(rows)  # noqa: SLF001
 
 
-async def _receive(conn: Any) -> Any:
-    """The next message on ``conn``; EOFError when the other end is gone."""
+async def _receive(conn: Any) -> bytes:
+    """The next message on ``conn``, encoded; EOFError when the other end is gone."""
     while not conn.poll():
         await anyio.wait_readable(conn.fileno())
-    return conn.recv()
+    raw: bytes = conn.recv_bytes()
+    return raw
 
 
 async def _watch_main(conn: Any, scope: anyio.CancelScope, sink: _Sink) -> None:
     """Stop when the main process says so, and leave when it is gone."""
     try:
-        while (await _receive(conn))[0] != "stop":
+        while not isinstance(wire.decode_to_worker(await _receive(conn)), wire.Stop):
             pass
     except EOFError:
         raise RunError("the main process went away") from None
@@ -194,7 +195,7 @@ class _Sink:
     def __init__(self, conn: Any, *, with_rows: bool = False) -> None:
         self._conn = conn
         self._with_rows = with_rows  # features follow each on_sent in on_rows: flush after them
-        self.dispatcher: Any = None
+        self.dispatcher: Dispatcher | None = None
         self.stopped = False  # the main process said stop: no final report
         self._ids: list[int] = []
         self._intended: list[int] = []
@@ -233,24 +234,20 @@ class _Sink:
 
     def flush(self, *, now: int | None = None, finished: bool = False, done: bool = False) -> None:
         now = time.perf_counter_ns() if now is None else now
+        assert self.dispatcher is not None
         covered = self.dispatcher.next_id
         if self._ids or covered != self._covered:
-            self._conn.send(("sent", covered, np.asarray(self._ids, dtype=np.int64),
-                             np.asarray(self._intended, dtype=np.int64),
-                             np.asarray(self._sent, dtype=np.int64), self._labels, self._features))
+            self._conn.send_bytes(wire.encode(wire.Sent(
+                covered=covered, ids=wire.column(self._ids), intended=wire.column(self._intended),
+                sent=wire.column(self._sent), labels=self._labels, features=self._features)))
             self._ids, self._intended, self._sent, self._labels = [], [], [], []
             self._features = [] if self._with_rows else None
             self._covered = covered
         self._last_flush = now
         if finished or done or now - self._last_stats >= STATS_NS:
-            stats = self.dispatcher.stats
-            self._conn.send(("done" if done else "stats", {
-                "finished": stats.finished, "dataset_exhausted": stats.dataset_exhausted,
-                "labels_sent": stats.labels_sent, "events_sent": stats.events_sent,
-                "lag_us": encode(stats.lag_us), "dropped": stats.dropped,
-                "first_planned_ns": stats.first_planned_ns, "last_planned_ns": stats.last_planned_ns,
-                "schedule_lost_s": stats.schedule_lost_s, "overloaded": stats.overloaded, "cut": stats.cut,
-                "loop_us": encode(self.lateness.histogram)}))
+            report = wire.Done if done else wire.Stats
+            self._conn.send_bytes(wire.encode(report(figures=self.dispatcher.stats.figures(),
+                                                     loop_us=encode(self.lateness.histogram))))
             self._last_stats = now
 
 
@@ -266,7 +263,8 @@ class _Worker:
     covered: float = 0  # every id below this was sent (or is not its to send)
     chunks: deque[tuple[np.ndarray, np.ndarray, np.ndarray, list[Any], list[Any] | None]] = field(
         default_factory=deque)
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: DispatchFigures | None = None  # the latest Stats or Done
+    loop_us: bytes = b""  # its loop lateness histogram, encoded
     done: bool = False
 
 
@@ -293,6 +291,10 @@ class DispatchWorkers:
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._procs]
 
+    def workers_lateness(self) -> LatenessStats | None:
+        """The workers' own event loops' lateness, merged."""
+        return lateness_stats(self.loop_lateness_us)
+
     async def start(self) -> None:
         """Spawn the workers and wait until each is ready to send."""
         context = multiprocessing.get_context("spawn")
@@ -311,9 +313,10 @@ class DispatchWorkers:
         with anyio.move_on_after(READY_TIMEOUT_S) as scope:
             for worker in self._procs:
                 message = await self._receive(worker)
-                if message[0] != "ready":
-                    raise RunError(f"dispatch worker {worker.index} sent {message[0]!r} before ready")
-                worker.pid = message[1]
+                if not isinstance(message, wire.Ready):
+                    raise RunError(f"dispatch worker {worker.index} sent {type(message).__name__} "
+                                   "before ready")
+                worker.pid = message.pid
                 log.info("dispatch.worker_ready", worker=worker.index, pid=worker.pid,
                          partitions=owned_partitions(worker.index, self.workers,
                                                      scenario.kafka.partitions))
@@ -332,7 +335,7 @@ class DispatchWorkers:
         """Start the workers on the run's clock and merge what they send until all are done."""
         wall0 = clock[0] if clock else time.time_ns()
         for worker in self._procs:
-            worker.conn.send(("go", wall0))
+            worker.conn.send_bytes(wire.encode(wire.Go(wall0_ns=wall0)))
         task_status.started()
         log.info("dispatch.started", workers=self.workers, target_rate=self.stats.target_rate)
         async with anyio.create_task_group() as tg:
@@ -346,38 +349,42 @@ class DispatchWorkers:
     async def _follow(self, worker: _Worker) -> None:
         while not worker.done:
             message = await self._receive(worker)
-            kind = message[0]
-            if kind == "sent":
-                _, covered, ids, intended, sent, labels, features = message
-                worker.covered = max(worker.covered, covered)
+            if isinstance(message, wire.Sent):
+                worker.covered = max(worker.covered, message.covered)
+                ids = wire.array(message.ids)
                 if len(ids):
-                    worker.chunks.append((ids, intended, sent, labels, features))
+                    worker.chunks.append((ids, wire.array(message.intended), wire.array(message.sent),
+                                          message.labels, message.features))
                 self._merge()
-            elif kind in ("stats", "done"):
-                worker.figures = message[1]
-                if kind == "done" or worker.figures["finished"]:
+            elif isinstance(message, (wire.Stats, wire.Done)):
+                worker.figures, worker.loop_us = message.figures, message.loop_us
+                if isinstance(message, wire.Done) or message.figures.finished:
                     worker.covered = math.inf
-                worker.done = kind == "done"
+                worker.done = isinstance(message, wire.Done)
                 self._merge()
                 self._update_figures()
             else:
-                raise RunError(f"dispatch worker {worker.index} sent {kind!r}")
+                raise RunError(f"dispatch worker {worker.index} sent {type(message).__name__}")
 
-    async def _receive(self, worker: _Worker) -> Any:
+    async def _receive(self, worker: _Worker) -> wire.ToMain:
         try:
-            message = await _receive(worker.conn)
+            raw = await _receive(worker.conn)
         except (EOFError, OSError):
             await anyio.to_thread.run_sync(worker.process.join, 2.0)
             raise RunError(f"dispatch worker {worker.index} (pid {worker.process.pid}) died "
                            f"(exit code {worker.process.exitcode})") from None
-        if message[0] == "error":
-            raise RunError(f"dispatch worker {worker.index} failed: {message[1]}")
+        try:
+            message = wire.decode_to_main(raw)
+        except msgspec.DecodeError as exc:
+            raise RunError(f"dispatch worker {worker.index} sent an unreadable message: {exc}") from None
+        if isinstance(message, wire.Failed):
+            raise RunError(f"dispatch worker {worker.index} failed: {message.message}")
         return message
 
     def _merge(self) -> None:
         """Hand every record below the slowest worker's progress to the ledger, in id order."""
         frontier = min(w.covered for w in self._procs)
-        parts = []
+        parts: list[Any] = []  # (ids, intended, sent, labels, features) slices
         for worker in self._procs:
             chunks = worker.chunks
             while chunks:
@@ -401,42 +408,25 @@ class DispatchWorkers:
         ids, intended, sent = ids[order], intended[order], sent[order]
         index = order.tolist()
         labels = [labels[k] for k in index]
-        self._on_sent(ids, intended, sent, labels)  # int64 arrays: the ledger takes them as they are
+        # int64 arrays: the ledger takes them as they are (Sequence-like, not Sequence to mypy)
+        self._on_sent(cast(Sequence[int], ids), cast(Sequence[int], intended),
+                      cast(Sequence[int], sent), labels)
         if self._on_rows is not None and all(p[4] is not None for p in parts):
             features = [f for p in parts for f in p[4]]  # type: ignore[union-attr]
             self._on_rows(ids.tolist(), [features[k] for k in index], labels)
-        stats = self.stats
-        first = int(intended[0])
-        if stats.first_intended_ns is None or first < stats.first_intended_ns:
-            stats.first_intended_ns = first
-        stats.events_sent += len(ids)
-        stats.last_sent_ns = max(stats.last_sent_ns or 0, int(sent.max()))
-        stats.last_intended_ns = max(stats.last_intended_ns or 0, int(intended.max()))
+        self.stats.record_sent(intended, sent, lag=False)  # lag: the workers' own histograms
 
     def _update_figures(self) -> None:
-        figures = [w.figures for w in self._procs if w.figures]
-        stats = self.stats
-        stats.labels_sent = sum(f["labels_sent"] for f in figures)
-        stats.dataset_exhausted = any(f["dataset_exhausted"] for f in figures)
-        stats.lag_us = merge([decode(f["lag_us"]) for f in figures])
-        stats.dropped = sum(f["dropped"] for f in figures)
-        for f in figures:
-            if f["first_planned_ns"] is not None:
-                stats.record_planned(f["first_planned_ns"], f["last_planned_ns"])
-        lost = [f["schedule_lost_s"] for f in figures if f["schedule_lost_s"] is not None]
-        stats.schedule_lost_s = min(lost) if lost else None
-        stats.overloaded = any(f["overloaded"] for f in figures)
-        stats.cut = any(f["cut"] for f in figures)
-        self.loop_lateness_us = merge([decode(f["loop_us"]) for f in figures])
-        if len(figures) == len(self._procs) and all(f["finished"] for f in figures):
-            stats.finished = True
+        reported = [w for w in self._procs if w.figures is not None]
+        self.stats.combine([w.figures for w in reported if w.figures is not None], of=len(self._procs))
+        self.loop_lateness_us = merge([decode(w.loop_us) for w in reported])
 
     async def stop(self) -> None:
         """Stop every worker still running and reap it (shielded; terminate, then kill)."""
         with anyio.CancelScope(shield=True):
             for worker in self._procs:
                 try:
-                    worker.conn.send(("stop",))
+                    worker.conn.send_bytes(wire.encode(wire.Stop()))
                 except OSError:
                     pass
             deadline = time.monotonic() + STOP_TIMEOUT_S

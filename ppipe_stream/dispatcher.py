@@ -31,7 +31,7 @@ import collections
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -43,15 +43,14 @@ from anyio.abc import TaskStatus
 
 from . import protocol
 from .datasets import DatasetStream, Row
-from .errors import DatasetError
-from .hist import new_histogram, percentiles_ms, record_many
+from .errors import DatasetError, first_leaf
+from .loop_lag import LatenessStats
+from .dispatch_base import DispatchStats, OnSent
 from .schedule import Schedule
 
-__all__ = ["Dispatcher", "DispatchStats", "OnSent", "producer_settings"]
+__all__ = ["Dispatcher", "producer_settings"]
 
 log = structlog.get_logger(__name__)
-
-OnSent = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[Any]], None]
 
 _MAX_BATCH_EVENTS = 2000  # events taken per pass of the loop before yielding to others
 _SLEEP_SLACK_NS = 200_000  # wake this early and spin the rest in the loop's next pass
@@ -69,81 +68,9 @@ def producer_settings(kafka: Any, bootstrap: str, security: Any) -> dict[str, An
                 max_batch_size=262_144, max_request_size=4_194_304, **security.kafka_kwargs())
 
 
-class DispatchStats:
-    """Live figures of the dispatcher; read by the progress display and the summary."""
-
-    def __init__(self, target_rate: float | None) -> None:
-        self.events_sent = 0
-        self.labels_sent = 0
-        self.target_rate = target_rate
-        self.first_intended_ns: int | None = None
-        self.last_sent_ns: int | None = None
-        self.last_intended_ns: int | None = None
-        self.finished = False
-        self.dataset_exhausted = False
-        self.lag_us = new_histogram()
-        # what the schedule planned, sent or not: events dropped (not sent within
-        # max_lag of their time), the planned span, and when the schedule was lost
-        self.dropped = 0
-        self.first_planned_ns: int | None = None
-        self.last_planned_ns: int | None = None
-        self.schedule_lost_s: float | None = None  # offset of the first dropped event
-        self.overloaded = False  # on_overload = "stop": the dispatcher ended at the first drop
-        self.cut = False  # the walk stopped at duration + max_lag, the rest of the schedule unreached
-
-    def record_lag(self, lags_us: np.ndarray) -> None:
-        record_many(self.lag_us, lags_us)
-
-    def record_planned(self, first_ns: int, last_ns: int) -> None:
-        """Events planned from ``first_ns`` to ``last_ns`` (wall clock) were reached."""
-        if self.first_planned_ns is None or first_ns < self.first_planned_ns:
-            self.first_planned_ns = first_ns
-        if self.last_planned_ns is None or last_ns > self.last_planned_ns:
-            self.last_planned_ns = last_ns
-
-    @property
-    def planned_events(self) -> int:
-        """Events the schedule planned up to where the dispatcher came: sent or dropped."""
-        return self.events_sent + self.dropped
-
-    @property
-    def planned_rate(self) -> float | None:
-        """Events per second the schedule itself planned over the span it reached
-        (its own randomness included); None below two events or on a zero span
-        (a single release)."""
-        first, last = self.first_planned_ns, self.last_planned_ns
-        if self.planned_events < 2 or first is None or last is None or last <= first:
-            return None
-        return (self.planned_events - 1) / ((last - first) / 1e9)
-
-    @property
-    def achieved_rate(self) -> float:
-        """Events per second between the first intended and the last sent stamp."""
-        if self.events_sent < 2 or self.first_intended_ns is None or self.last_sent_ns is None:
-            return 0.0
-        span = (self.last_sent_ns - self.first_intended_ns) / 1e9
-        return (self.events_sent - 1) / span if span > 0 else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        lag = percentiles_ms(self.lag_us, ("p50", "p99"))
-        return {
-            "events_sent": self.events_sent,
-            "labels_sent": self.labels_sent,
-            "target_rate": self.target_rate,
-            "achieved_rate": round(self.achieved_rate, 3),
-            "lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
-            "dataset_exhausted": self.dataset_exhausted,
-            "planned_events": self.planned_events,
-            "planned_rate": None if (planned := self.planned_rate) is None else round(planned, 3),
-            "dropped": self.dropped,
-            "schedule_lost_at_s": self.schedule_lost_s,
-            "stopped_on_overload": self.overloaded,
-            "schedule_cut": self.cut,
-        }
-
-
 class Dispatcher:
-    """Sends one run's events and labels. Start with ``tg.start(dispatcher.run)``."""
+    """Sends one run's events and labels (a :class:`~.dispatch_base.Dispatch`).
+    Start with ``tg.start(dispatcher.run)``."""
 
     def __init__(
         self,
@@ -196,6 +123,10 @@ class Dispatcher:
         self.start_wall_ns = 0
         self._start_mono_ns = 0
 
+    def workers_lateness(self) -> LatenessStats | None:
+        """None: this dispatcher runs on the run's own event loop."""
+        return None
+
     def now_wall_ns(self) -> int:
         """Wall-clock ns on the dispatcher's clock: the start stamp plus monotonic time."""
         return self.start_wall_ns + (time.perf_counter_ns() - self._start_mono_ns)
@@ -218,10 +149,7 @@ class Dispatcher:
                 await self._shipped()
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:  # one error, as it was raised, for the caller
-            leaf: BaseException = group
-            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-                leaf = leaf.exceptions[0]
-            raise leaf from None
+            raise first_leaf(group) from None
         await self._producer.flush()
         self._check_delivered(final=True)
         return self.stats
@@ -338,7 +266,7 @@ class Dispatcher:
         if self._stop_on_overload:
             stats.overloaded = True
 
-    async def _send_events(self, rows, first_id: int, offsets: list[int]) -> int:
+    async def _send_events(self, rows: Iterator[Row], first_id: int, offsets: list[int]) -> int:
         """Build and send per-partition batches for these due events; returns how many were sent.
 
         The hot path of the tool: per event, one row, one JSON value built from
@@ -379,7 +307,7 @@ class Dispatcher:
         sent: list[int] = []
         cache = self._encoded
         cached = cache.get if cache is not None else _none
-        for event_id, row, intended_ns in zip(ids, taken, intended):
+        for event_id, row, intended_ns in zip(ids, taken, intended, strict=True):
             spoiled = row.spoiled  # a fault's features are not the row's own: never cached
             features = None if spoiled else cached(row.index)
             if features is None:
@@ -406,16 +334,9 @@ class Dispatcher:
         if self._label_delay_ns is not None:
             delay = self._label_delay_ns
             self._labels.extend((offset + delay, event_id, label)
-                                for offset, event_id, label in zip(offsets, ids, labels))
+                                for offset, event_id, label in zip(offsets, ids, labels, strict=False))
         await self._kick()
-        stats = self.stats
-        if stats.first_intended_ns is None:
-            stats.first_intended_ns = intended[0]
-        stats.events_sent += len(ids)
-        stats.last_sent_ns = sent[-1]
-        stats.last_intended_ns = intended[-1]
-        stats.record_planned(intended[0], intended[-1])
-        stats.record_lag((np.asarray(sent) - np.asarray(intended)) // 1000)
+        self.stats.record_sent(np.asarray(intended, dtype=np.int64), np.asarray(sent, dtype=np.int64))
         return len(ids)
 
     async def _release_labels(self, now_offset_ns: int) -> None:

@@ -14,6 +14,9 @@ coming *from a pipeline* is never raised: the scorer counts it.
      ├── PipelineError       a pipeline could not be started / died    (exit 1)
      └── RunError            the run itself failed                     (exit 1)
 
+It also owns :func:`first_leaf`, how any part of the package reads the one
+error inside the exception groups anyio's task groups raise.
+
 This module must not import anything from the rest of the package.
 """
 
@@ -27,7 +30,17 @@ __all__ = [
     "RunError",
     "ScenarioError",
     "UsageError",
+    "first_leaf",
 ]
+
+
+def first_leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups: the
+    error as it was raised, for a caller that expects one error, not a group.
+    An exception that is not a group (or an empty group) is returned as is."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class PpipeError(Exception):

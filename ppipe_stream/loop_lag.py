@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskStatus
 from hdrh.histogram import HdrHistogram
 
-from .hist import MAX_US, new_histogram, percentiles_ms
+from .hist import MAX_US, new_histogram, quantiles_ms
 
 __all__ = ["INTERVAL_S", "LatenessStats", "LoopLateness", "lateness_stats"]
 
@@ -44,7 +44,7 @@ class LatenessStats(NamedTuple):
 
 def lateness_stats(histogram: HdrHistogram) -> LatenessStats:
     """The snapshot of a lateness histogram (one monitor's, or several merged)."""
-    figures = percentiles_ms(histogram, ("p50", "p99"))
+    figures = quantiles_ms(histogram, ("p50", "p99"))
     return LatenessStats(histogram.get_total_count(), figures["p50"], figures["p99"], figures["max"])
 
 

@@ -30,17 +30,17 @@ from aiokafka import AIOKafkaProducer
 
 from . import protocol
 from .brokers import BrokerKind, create_topics, start_tansu
-from .datasets import open_dataset
 from .dispatch_workers import DispatchWorkers
+from .dispatch_base import Dispatch, open_plan
 from .dispatcher import Dispatcher, producer_settings
-from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError
+from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError, first_leaf
 from .faults import FaultInjector, RowCorruptor
 from .health import BrokerWatch
 from .incidents import IncidentLog
 from .logs import close_logging, configure_logging
 from .loop_lag import LoopLateness, lateness_stats
 from .metadata import RunMeta
-from .hist import percentiles_ms
+from .hist import quantiles_ms
 from .live import Frame
 from .outcome import Outcome, not_judged_thresholds, not_judged_validity
 from .output_reader import READY_COMMAND_ID, OutputReader
@@ -48,9 +48,8 @@ from .proctor import Proctor
 from .resources import TreeSampler
 from .results import RunFolder, iso_utc
 from .runtime import ExternalRunner, ProcessRunner
-from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
+from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, dump_scenario
 from .scenario.faults import CorruptFault, NetworkFault
-from .schedule import build_schedule
 from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
 from .scoring.thresholds import settled_failures
 from .security import ClientSecurity, SecretMissing
@@ -143,7 +142,7 @@ class _Run:
         self.bootstrap = self.scenario.kafka.bootstrap
         self.runners: list[ProcessRunner] = []
         self.scorer: Scorer | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Dispatch | None = None
         self.started_ns = time.time_ns()
         self._hlogs: HlogFiles | None = None
         self._clock: tuple[int, int] | None = None
@@ -181,7 +180,7 @@ class _Run:
                 complete = True
                 tg.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
-            leaf = _first_leaf(exc)
+            leaf = first_leaf(exc)
             if isinstance(leaf, PpipeError):
                 self.error = str(leaf).splitlines()[0]
                 raise leaf from None
@@ -467,13 +466,7 @@ class _Run:
         start and build the scorer and dispatcher on it, with no await in between."""
         scenario = self.scenario
         load, scoring = scenario.load, scenario.scoring
-        dataset = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
-        timestamps = None
-        if isinstance(load, ReplayLoad):
-            again = open_dataset(scenario.dataset, base_dir=self.loaded.base_dir, seed=scenario.seed)
-            timestamps = (row.timestamp_s for row in again)
-        schedule = build_schedule(load, seed=scenario.seed, n_rows=dataset.n_rows,
-                                  timestamps=timestamps)
+        dataset, schedule = open_plan(scenario, self.loaded.base_dir)
         metrics = list(scoring.metrics)
         make_metrics(metrics, scoring.task)  # imports river's metrics now, not after the start
         corrupt = [f for f in scenario.faults if isinstance(f, CorruptFault)]
@@ -512,7 +505,7 @@ class _Run:
         if workers is not None:
             workers.bind(on_sent=self.scorer.record_sent, target_rate=schedule.target_rate,
                          on_rows=self.proctor.on_rows if self.proctor else None)
-            self.dispatcher = workers  # type: ignore[assignment] - runs and reports as a Dispatcher
+            self.dispatcher = workers
             return
         self.dispatcher = Dispatcher(
             producer=producer, topic=self.topics.input, partitions=scenario.kafka.partitions,
@@ -588,7 +581,7 @@ class _Run:
         """The live view's frame: also what the scores topic carries for ``ppipe tail``."""
         stats = self.dispatcher.stats if self.dispatcher else None
         lateness = self.loop_lateness.statistics()
-        lag_p99 = percentiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None
+        lag_p99 = quantiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None
         dispatch = {"lag_ms": {"p99": lag_p99}, "dropped": stats.dropped,
                     "schedule_lost_at_s": stats.schedule_lost_s,
                     "stopped_on_overload": stats.overloaded} if stats else {}
@@ -724,13 +717,6 @@ def _client_security(loaded: LoadedScenario) -> ClientSecurity:
         raise ScenarioError(str(loaded.path), str(exc), path=f"$.kafka.security.{exc.key}",
                             hint=f"export {exc.variable}=... before the run" if exc.variable
                             else None) from None
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    """The first real exception inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _planned_commands_horizon(scenario: Any) -> float:

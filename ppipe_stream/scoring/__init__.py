@@ -6,12 +6,10 @@
 - ``decode.py``: a batch of output messages into columns, syntax errors counted;
 - ``windows.py``: timeline windows and their ``timeline.csv`` rows;
 - ``metrics.py``: river metrics by name, fed in batches;
-- ``hdr.py``: numpy fast paths into hdrh's HdrHistogram;
 - ``thresholds.py``: pass/fail rules on the summary;
 - ``hlog.py``: HdrHistogram interval logs (``latency-<pipeline>.hlog``).
 """
 
-from .hdr import new_histogram, quantiles_ms, record_array
 from .hlog import HlogFiles
 from .ledger import LedgerError
 from .metrics import MetricSet, check_metric_names, make_metrics
@@ -32,9 +30,6 @@ __all__ = [
     "evaluate",
     "figure_names",
     "make_metrics",
-    "new_histogram",
     "parse_threshold",
-    "quantiles_ms",
-    "record_array",
     "settled_failures",
 ]

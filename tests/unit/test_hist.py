@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.hist import MAX_US, new_histogram, percentiles_ms, record_many
+from ppipe_stream.hist import MAX_US, new_histogram, quantiles_ms, record_many
 
 
 @settings(max_examples=50, deadline=None)
@@ -15,4 +15,4 @@ def test_record_many_equals_one_by_one(values):
     record_many(many, values)
     assert list(one.counts) == list(many.counts)
     assert one.get_max_value() == many.get_max_value() and one.get_min_value() == many.get_min_value()
-    assert percentiles_ms(one) == percentiles_ms(many)
+    assert quantiles_ms(one) == quantiles_ms(many)

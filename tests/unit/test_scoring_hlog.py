@@ -12,7 +12,8 @@ import pytest
 from hdrh.log import HistogramLogReader
 
 from ppipe_stream.brokers.kafka import ensure_kafka_jars
-from ppipe_stream.scoring import HlogFiles, Scorer, ScoringConfig, new_histogram
+from ppipe_stream.hist import new_histogram
+from ppipe_stream.scoring import HlogFiles, Scorer, ScoringConfig
 from tests.conftest import require_infra
 
 MS = 1_000_000

@@ -12,8 +12,8 @@ import river.metrics as rm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.scoring import Scorer, ScoringConfig, new_histogram, quantiles_ms, record_array
-from ppipe_stream.scoring.hdr import counts_view
+from ppipe_stream.hist import counts_view, new_histogram, quantiles_ms, record_array
+from ppipe_stream.scoring import Scorer, ScoringConfig
 from ppipe_stream.scoring.metrics import MetricSet, feed, resolve_metric
 
 MS = 1_000_000

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.dispatcher import DispatchStats
+from ppipe_stream.dispatch_base import DispatchStats
 from ppipe_stream.scenario.model import (BurstyLoad, ConstantLoad, PoissonLoad, ReleasesLoad,
                                          ReplayLoad, Validity)
 from ppipe_stream.schedule import build_schedule
@@ -27,13 +27,7 @@ def kept(load, seed: int, *, lag_max_us: int = 2000, **kw) -> DispatchStats:
     sent = np.maximum.accumulate(intended + rng.integers(20_000, lag_max_us * 1000, len(intended)))
     stats = DispatchStats(schedule.target_rate)
     for begin in range(0, len(intended), 2000):  # the dispatcher's batches
-        i, s = intended[begin:begin + 2000], sent[begin:begin + 2000]
-        if stats.first_intended_ns is None:
-            stats.first_intended_ns = int(i[0])
-        stats.events_sent += len(i)
-        stats.last_sent_ns, stats.last_intended_ns = int(s[-1]), int(i[-1])
-        stats.record_planned(int(i[0]), int(i[-1]))
-        stats.record_lag((s - i) // 1000)
+        stats.record_sent(intended[begin:begin + 2000], sent[begin:begin + 2000])
     return stats
 
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppipe_stream.dispatch_workers import DispatchWorkers, _Worker, owned_partitions
-from ppipe_stream.dispatcher import DispatchStats
-from ppipe_stream.hist import MAX_US, decode, encode, merge, new_histogram, percentiles_ms, record_many
+from ppipe_stream.dispatch_base import DispatchFigures, DispatchStats
+from ppipe_stream.hist import MAX_US, decode, encode, merge, new_histogram, quantiles_ms, record_many
 from ppipe_stream.scenario import loads_scenario
 from ppipe_stream.scoring import Scorer, ScoringConfig
 from ppipe_stream.scoring import scorer as scorer_module
@@ -83,7 +83,7 @@ def test_merged_worker_histograms_equal_one_histogram_of_all_values(parts):
     merged = merge(workers)
     assert merged.get_total_count() == one.get_total_count()
     assert list(merged.counts) == list(one.counts)
-    assert percentiles_ms(merged) == percentiles_ms(one)
+    assert quantiles_ms(merged) == quantiles_ms(one)
     if one.get_total_count():
         assert merged.get_min_value() == one.get_min_value()
 
@@ -150,11 +150,12 @@ def test_dispatch_figures_of_workers_equal_those_of_one_process():
                               [None] * len(mine), None))
         worker.covered = float("inf")
         last = int(intended[mine][-1]) + (50_000 if worker.index else 0)  # worker 1 dropped the last
-        worker.figures = {"finished": True, "dataset_exhausted": False, "labels_sent": 0,
-                          "events_sent": len(mine), "lag_us": encode(own.lag_us),
-                          "dropped": 3 + worker.index, "first_planned_ns": int(intended[mine][0]),
-                          "last_planned_ns": last, "schedule_lost_s": 0.05 * (1 + worker.index),
-                          "overloaded": False, "cut": False, "loop_us": encode(own.lag_us)}
+        worker.figures = DispatchFigures(
+            finished=True, dataset_exhausted=False, labels_sent=0, events_sent=len(mine),
+            lag_us=encode(own.lag_us), dropped=3 + worker.index,
+            first_planned_ns=int(intended[mine][0]), last_planned_ns=last,
+            schedule_lost_s=0.05 * (1 + worker.index), overloaded=False, cut=False)
+        worker.loop_us = encode(own.lag_us)
     pool._merge()
     pool._update_figures()
     assert pool.stats.summary() == one.summary()
