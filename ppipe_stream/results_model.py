@@ -4,7 +4,8 @@ Owns the shape of the results (docs/results.md says what each figure means;
 docs/results.schema.json is generated from these Structs and a test keeps it
 true) and reading them back: :func:`load_summary` for a run folder, and
 :func:`to_summary` for a summary already in memory as plain data. Every Struct
-is frozen; unknown keys (a newer folder's) are ignored, and every field has a
+is frozen and keyword-only; unknown keys (a newer folder's) are ignored (msgspec's
+default, ``forbid_unknown_fields=False``), and every field has a
 default, so an old folder (no ``outcome``, ``meta`` or ``harness``) still loads.
 A key that a run writes only sometimes (``aborted``, ``faults``, a threshold's
 ``judged``, a pipeline's ``commands``...) is ``UNSET`` when absent, and stays
@@ -47,11 +48,7 @@ class Outcome(enum.StrEnum):
     RUNNING = "running"
 
 
-class _Figures(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
-    """The base of every results Struct: frozen, keyword-only, unknown keys ignored."""
-
-
-class LatencyFigures(_Figures):
+class LatencyFigures(msgspec.Struct, frozen=True, kw_only=True):
     """A pipeline's latency in ms, from each event's intended send time to its answer's read."""
 
     mean: float | None = None
@@ -62,7 +59,7 @@ class LatencyFigures(_Figures):
     max: float | None = None
 
 
-class SplitPart(_Figures):
+class SplitPart(msgspec.Struct, frozen=True, kw_only=True):
     """One part of the latency split, in ms."""
 
     p50: float | None = None
@@ -71,7 +68,7 @@ class SplitPart(_Figures):
     max: float | None = None
 
 
-class LatencySplit(_Figures):
+class LatencySplit(msgspec.Struct, frozen=True, kw_only=True):
     """Where the latency goes, from the stamps a pipeline gives (``received_ns``, ``emitted_ns``)."""
 
     broker_in: SplitPart = field(default_factory=SplitPart)
@@ -79,7 +76,7 @@ class LatencySplit(_Figures):
     broker_out: SplitPart = field(default_factory=SplitPart)
 
 
-class StatusCounts(_Figures):
+class StatusCounts(msgspec.Struct, frozen=True, kw_only=True):
     """How the scored events ended (one of the first four each) and the bad answers."""
 
     correct: int = 0
@@ -96,7 +93,7 @@ class StatusCounts(_Figures):
         return self.syntax_error + self.duplicate + self.unknown
 
 
-class CommandCounts(_Figures):
+class CommandCounts(msgspec.Struct, frozen=True, kw_only=True):
     """How one proctor command's instances ended for one pipeline."""
 
     correct: int = 0
@@ -106,7 +103,7 @@ class CommandCounts(_Figures):
     deadline_exceeded: int = 0
 
 
-class ContainerFigures(_Figures):
+class ContainerFigures(msgspec.Struct, frozen=True, kw_only=True):
     """How a pipeline's processes or containers fared (its runner's status and the hang watch)."""
 
     restarts: int = 0
@@ -116,7 +113,7 @@ class ContainerFigures(_Figures):
     hung_now: bool = False
 
 
-class PipelineFigures(_Figures):
+class PipelineFigures(msgspec.Struct, frozen=True, kw_only=True):
     """One pipeline's figures (warm-up excluded)."""
 
     predictions: int = 0
@@ -133,7 +130,7 @@ class PipelineFigures(_Figures):
     container: ContainerFigures | UnsetType = UNSET
 
 
-class LagFigures(_Figures):
+class LagFigures(msgspec.Struct, frozen=True, kw_only=True):
     """Dispatch lag in ms: how long after its intended time each event was sent."""
 
     p50: float | None = None
@@ -141,7 +138,7 @@ class LagFigures(_Figures):
     max: float | None = None
 
 
-class DispatchFigures(_Figures):
+class DispatchFigures(msgspec.Struct, frozen=True, kw_only=True):
     """What the dispatcher sent, and how well it kept the schedule."""
 
     events_sent: int = 0
@@ -158,7 +155,7 @@ class DispatchFigures(_Figures):
     schedule_cut: bool = False
 
 
-class Outage(_Figures):
+class Outage(msgspec.Struct, frozen=True, kw_only=True):
     """One broker node's down interval, in seconds since the run's start."""
 
     node: str
@@ -168,7 +165,7 @@ class Outage(_Figures):
     ended: bool = True
 
 
-class BrokerFigures(_Figures):
+class BrokerFigures(msgspec.Struct, frozen=True, kw_only=True):
     """The run's broker: its kind, address, start-up time and outages."""
 
     kind: BrokerKindName = ""
@@ -179,7 +176,7 @@ class BrokerFigures(_Figures):
     downtime_s: float = 0.0
 
 
-class LatenessFigures(_Figures):
+class LatenessFigures(msgspec.Struct, frozen=True, kw_only=True):
     """How late an event loop woke, in ms (None before the first wake)."""
 
     p50: float | None = None
@@ -188,14 +185,14 @@ class LatenessFigures(_Figures):
     samples: int = 0
 
 
-class HarnessFigures(_Figures):
+class HarnessFigures(msgspec.Struct, frozen=True, kw_only=True):
     """The harness's own event-loop lateness (and its dispatch workers', when it has some)."""
 
     loop_lateness_ms: LatenessFigures = field(default_factory=LatenessFigures)
     workers_loop_lateness_ms: LatenessFigures | UnsetType = UNSET
 
 
-class ThresholdResult(_Figures):
+class ThresholdResult(msgspec.Struct, frozen=True, kw_only=True):
     """One threshold rule for one pipeline (None: a dispatch rule)."""
 
     expr: str
@@ -205,7 +202,7 @@ class ThresholdResult(_Figures):
     judged: bool | UnsetType = UNSET  # written (false) only for a run that did not complete
 
 
-class ValidityResult(_Figures):
+class ValidityResult(msgspec.Struct, frozen=True, kw_only=True):
     """Whether the figures can be trusted; each reason with a recommendation."""
 
     valid: bool = True
@@ -214,7 +211,7 @@ class ValidityResult(_Figures):
     recommendations: list[str] = []
 
 
-class IncidentRecord(_Figures, omit_defaults=True):
+class IncidentRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One incident (incidents.py) as the summary holds it."""
 
     t_s: float
@@ -225,7 +222,7 @@ class IncidentRecord(_Figures, omit_defaults=True):
     duration_s: float | None = None
 
 
-class FaultRecord(_Figures):
+class FaultRecord(msgspec.Struct, frozen=True, kw_only=True):
     """One planned fault (``[[faults]]``)."""
 
     action: str
@@ -235,14 +232,14 @@ class FaultRecord(_Figures):
     rows_corrupted: int | UnsetType = UNSET
 
 
-class HostMeta(_Figures):
+class HostMeta(msgspec.Struct, frozen=True, kw_only=True):
     name: str | None = None
     cores: int | None = None
     memory_gib: float | None = None
     platform: str | None = None
 
 
-class MetaFigures(_Figures):
+class MetaFigures(msgspec.Struct, frozen=True, kw_only=True):
     """What ran, where, and how it was asked for (metadata.py)."""
 
     ppipe_version: str | None = None
@@ -257,7 +254,7 @@ class MetaFigures(_Figures):
     env_names: list[str] = []
 
 
-class Summary(_Figures):
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
     """``summary.json``."""
 
     run_id: str = ""
@@ -281,7 +278,7 @@ class Summary(_Figures):
     meta: MetaFigures | UnsetType = UNSET
 
 
-class TimelineRow(_Figures):
+class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
     """The fixed columns of one ``timeline.csv`` row (one window of one pipeline). Between
     ``latency_p99_ms`` and ``lag_ms_p99`` the file has one column per metric, named after it."""
 
@@ -358,4 +355,4 @@ def summary_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     """docs/results.schema.json's text."""
-    return json.dumps(summary_schema(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(summary_schema(), indent=2) + "\n"

@@ -13,7 +13,7 @@ folder writes the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -45,8 +45,8 @@ class RunSnapshots(msgspec.Struct, frozen=True, kw_only=True):
     scored: Mapping[str, Mapping[str, Any]] = {}  # Scorer.summary()
     commands: Mapping[str, Mapping[str, Any]] = {}  # Proctor.summary()
     containers: Mapping[str, Mapping[str, Any]] = {}  # runner.status() with HangWatch.summary()
-    incidents: list[Mapping[str, Any]] = []  # IncidentLog.summary()
-    faults: list[Mapping[str, Any]] | None = None  # FaultInjector.summary(); None: no injector
+    incidents: Sequence[Mapping[str, Any]] = ()  # IncidentLog.summary()
+    faults: Sequence[Mapping[str, Any]] | None = None  # FaultInjector.summary(); None: no injector
     aborted: str | None = None
     error: str | None = None
     interrupted: bool = False
@@ -63,7 +63,8 @@ def _pipelines(parts: RunSnapshots) -> dict[str, PipelineFigures]:
         merged.setdefault(name, {})["commands"] = counts
     for name, status in parts.containers.items():
         merged.setdefault(name, {})["container"] = status
-    return _convert(merged, dict[str, PipelineFigures])
+    pipelines: dict[str, PipelineFigures] = _convert(merged, dict[str, PipelineFigures])
+    return pipelines
 
 
 def build_summary(parts: RunSnapshots, *, thresholds: Mapping[str, str], rules: Validity) -> Summary:

@@ -51,8 +51,9 @@ def schedule_verdict(rules: Validity, dispatch: DispatchFigures | Mapping[str, A
 
     ``final=False`` (while the run goes) leaves out the rate rule: the span the
     rate is measured over is not over yet."""
-    dispatch = _typed(dispatch, DispatchFigures)
-    harness = _typed(harness, HarnessFigures)
+    dispatch_: DispatchFigures = _typed(dispatch, DispatchFigures)
+    harness_: HarnessFigures = _typed(harness, HarnessFigures)
+    dispatch, harness = dispatch_, harness_
     reasons: list[str] = []
     advice: list[str] = []
     dropped = dispatch.dropped

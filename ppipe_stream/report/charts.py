@@ -301,8 +301,10 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             cpu_ax.plot(*run.series(pipeline, "cpu_percent"), style, label=name)
             mem_ax.plot(*run.series(pipeline, "memory_mib"), style, label=name)
         for r, run in enumerate(runs):  # the harness's and the broker's own use, once per run
-            first = run.pipelines[0] if run.pipelines else None
-            for who, color in (("harness", "black"), ("broker", "grey")) if first else ():
+            if not run.pipelines:
+                continue
+            first = run.pipelines[0]
+            for who, color in (("harness", "black"), ("broker", "grey")):
                 tag = who if len(runs) == 1 else f"{who} ({'AB'[r]})"
                 cpu_ax.plot(*run.series(first, f"{who}_cpu_percent"), styles[r % 2], color=color, label=tag)
                 mem_ax.plot(*run.series(first, f"{who}_memory_mib"), styles[r % 2], color=color, label=tag)

@@ -77,8 +77,8 @@ def list_runs(root: Path, *, name: str | None = None, tags: dict[str, str] | Non
         found.append(RunEntry(folder=folder, summary=summary))
     if name:
         found = [e for e in found if name in e.name]
-    for key, value in (tags or {}).items():
-        found = [e for e in found if e.tags.get(key) == value]
+    for tag, value in (tags or {}).items():
+        found = [e for e in found if e.tags.get(tag) == value]
     found.sort(key=lambda e: e.summary.started_at if e.summary is not None else "", reverse=True)
     return found[:limit] if limit is not None else found
 
