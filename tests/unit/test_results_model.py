@@ -139,3 +139,18 @@ def test_to_summary_takes_numpy_scalars():
     summary = to_summary({"pipelines": {"p": {"predictions": np.int64(3),
                                               "metrics": {"accuracy": np.float64(0.5)}}}})
     assert summary.pipelines["p"].predictions == 3
+
+
+def test_tail_of_a_folder_whose_summary_is_not_one_is_one_line(tmp_path):
+    """Found while typing the readers: a summary.json holding JSON that is no summary
+    (a list) crashed ``ppipe tail`` with an AttributeError; it is a UsageError now."""
+    import io
+
+    from rich.console import Console
+
+    from ppipe_stream.errors import UsageError
+    from ppipe_stream.tail import tail_folder
+
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    with pytest.raises(UsageError, match="not a run's summary"):
+        tail_folder(tmp_path, console=Console(file=io.StringIO()))
