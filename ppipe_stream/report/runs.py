@@ -117,7 +117,7 @@ def runs_table(root: Path, *, name: str | None = None, tags: dict[str, str] | No
         table.add_row(
             entry.name, summary.started_at, str(dispatch.events_sent),
             f"{dispatch.achieved_rate or 0:.1f}", best_name,
-            str(figures.latency_ms.p99) if figures is not None else "-",
+            "-" if figures is None or figures.latency_ms.p99 is None else str(figures.latency_ms.p99),
             f"{metric[0]} {metric[1]:.3f}" if metric and metric[1] is not None else "-",
             str(figures.status.missing) if figures is not None else "-",
             *_verdicts(summary),
