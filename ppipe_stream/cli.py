@@ -272,7 +272,7 @@ def _run(args: argparse.Namespace) -> int:
     with RunDisplay(force_plain=args.plain) as display:
         outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
                                                  runs_root=args.runs_dir, force=args.force, meta=meta))
-    out.print(summary_table(outcome.summary))
+    out.print(summary_table(outcome.results))
     if outcome.interrupted:
         print("interrupted: partial results (complete: false)", file=sys.stderr)
         code = EXIT_INTERRUPTED

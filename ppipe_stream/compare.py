@@ -1,54 +1,46 @@
 """``ppipe compare RUN_A RUN_B``: two runs' figures side by side, with differences.
 
-Owns reading two run folders' ``summary.json`` and laying out the headline
+Owns laying out two run folders' headline
 figures (dispatch, and per pipeline: statuses, latency, throughput, metrics,
-validity) with B - A and the relative change. Reads files; computes nothing new.
+validity) with B - A and the relative change. Reads
+:class:`~ppipe_stream.results_model.Summary` (:func:`load_summary` is the results
+model's); computes nothing new.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from rich.table import Table
 
-from .errors import UsageError
+from .results_model import Summary, load_summary, to_summary
 
 __all__ = ["compare_rows", "compare_table", "load_summary"]
 
 
-def load_summary(folder: Path) -> dict[str, Any]:
-    """The summary of a run folder (or of a summary.json path); UsageError if unreadable."""
-    path = folder / "summary.json" if folder.is_dir() else folder
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{folder}: no summary.json (is it a run folder?)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read it: {exc}") from None
-
-
-def _flatten(summary: dict[str, Any]) -> dict[str, float | None]:
+def _flatten(summary: Summary) -> dict[str, float | None]:
     figures: dict[str, float | None] = {}
-    dispatch = summary.get("dispatch") or {}
-    figures["dispatch.events_sent"] = dispatch.get("events_sent")
-    figures["dispatch.achieved_rate"] = dispatch.get("achieved_rate")
-    figures["dispatch.lag_ms.p99"] = (dispatch.get("lag_ms") or {}).get("p99")
-    for name, p in (summary.get("pipelines") or {}).items():
-        for status, count in (p.get("status") or {}).items():
+    dispatch = summary.dispatch
+    figures["dispatch.events_sent"] = dispatch.events_sent
+    figures["dispatch.achieved_rate"] = dispatch.achieved_rate
+    figures["dispatch.lag_ms.p99"] = dispatch.lag_ms.p99
+    for name, p in summary.pipelines.items():
+        for status, count in msgspec.structs.asdict(p.status).items():
             figures[f"{name}.status.{status}"] = count
-        for key, value in (p.get("latency_ms") or {}).items():
+        for key, value in msgspec.structs.asdict(p.latency_ms).items():
             figures[f"{name}.latency_ms.{key}"] = value
-        figures[f"{name}.throughput_eps"] = p.get("throughput_eps")
-        for key, value in (p.get("metrics") or {}).items():
+        figures[f"{name}.throughput_eps"] = p.throughput_eps
+        for key, value in p.metrics.items():
             figures[f"{name}.metrics.{key}"] = value
     return figures
 
 
-def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any, float | None, float | None]]:
+def compare_rows(a: Summary | Mapping[str, Any],
+                 b: Summary | Mapping[str, Any]) -> list[tuple[str, Any, Any, float | None, float | None]]:
     """(figure, A, B, B - A, relative change) for every figure either run has."""
-    fa, fb = _flatten(a), _flatten(b)
+    fa, fb = _flatten(to_summary(a)), _flatten(to_summary(b))
     rows = []
     for key in list(dict.fromkeys([*fa, *fb])):
         va, vb = fa.get(key), fb.get(key)
@@ -60,8 +52,9 @@ def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, A
     return rows
 
 
-def compare_table(a: dict[str, Any], b: dict[str, Any]) -> Table:
-    table = Table(title=f"A = {a.get('run_id')}   B = {b.get('run_id')}")
+def compare_table(a: Summary | Mapping[str, Any], b: Summary | Mapping[str, Any]) -> Table:
+    a, b = to_summary(a), to_summary(b)
+    table = Table(title=f"A = {a.run_id}   B = {b.run_id}")
     for column in ("figure", "A", "B", "B - A", "change"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for key, va, vb, diff, rel in compare_rows(a, b):
@@ -69,9 +62,8 @@ def compare_table(a: dict[str, Any], b: dict[str, Any]) -> Table:
                       "" if rel is None else f"{rel:+.1%}")
     verdicts = []
     for s in (a, b):
-        validity = s.get("validity") or {}
-        verdicts.append("valid" if validity.get("valid", True)
-                        else "INVALID: " + "; ".join(validity.get("reasons", [])))
+        verdicts.append("valid" if s.validity.valid
+                        else "INVALID: " + "; ".join(s.validity.reasons))
     table.add_row("validity", verdicts[0], verdicts[1], "", "")
     return table
 

@@ -5,13 +5,15 @@ error (elapsed / planned, sent, answered, p99, accuracy); elsewhere (CI, a pipe)
 one plain line every few seconds, and one at once for each new reason the run is INVALID
 (the harness lost the schedule or was starved). The final summary table goes to standard
 output; the run folder's path is printed last by the CLI, not here. Reads the
-run's :class:`~ppipe_stream.run.LiveView` and summary; computes nothing.
+run's :class:`~ppipe_stream.run.LiveView` and its
+:class:`~ppipe_stream.results_model.Summary`; computes nothing.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -22,6 +24,7 @@ from rich.text import Text
 
 from .live import Frame, Trends, render
 from .outcome import Outcome, outcome_of
+from .results_model import PipelineFigures, Summary, to_summary
 
 __all__ = ["RunDisplay", "ranked", "summary_table"]
 
@@ -92,66 +95,62 @@ def _detail(frame: Frame) -> str:
     return " | ".join(parts)
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_table(summary: Summary | Mapping[str, Any]) -> Table:
     """One row per pipeline: events, statuses, latency, throughput, metrics, verdict."""
-    dispatch = summary.get("dispatch", {})
-    lag = dispatch.get("lag_ms") or {}
-    title = (f"{summary.get('scenario')}: {dispatch.get('events_sent', 0)} events at "
-             f"{dispatch.get('achieved_rate', 0):.1f}/s (target {dispatch.get('target_rate')}), "
-             f"dispatch lag p99 {_ms(lag.get('p99'))}"
-             + (f", {dispatch['dropped']} dropped" if dispatch.get("dropped") else ""))
+    summary = to_summary(summary)
+    dispatch = summary.dispatch
+    title = (f"{summary.scenario}: {dispatch.events_sent} events at "
+             f"{dispatch.achieved_rate:.1f}/s (target {dispatch.target_rate}), "
+             f"dispatch lag p99 {_ms(dispatch.lag_ms.p99)}"
+             + (f", {dispatch.dropped} dropped" if dispatch.dropped else ""))
     table = Table(title=title)
     for column in ("pipeline", "correct", "incorrect", "late", "missing", "bad", "p50",
                    "p99", "max", "eps", "metrics"):
         table.add_column(column, justify="left" if column in ("pipeline", "metrics") else "right")
     for name, figures in ranked(summary):
-        status = figures.get("status", {})
-        latency = figures.get("latency_ms") or {}
-        bad = (status.get("syntax_error", 0) + status.get("duplicate", 0)
-               + status.get("unknown", 0))
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in (figures.get("metrics") or {}).items()
-                            if v is not None)
+        status, latency = figures.status, figures.latency_ms
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in figures.metrics.items() if v is not None)
         table.add_row(
-            name, str(status.get("correct", 0)), str(status.get("incorrect", 0)),
-            str(status.get("deadline_exceeded", 0)), str(status.get("missing", 0)), str(bad),
-            _ms(latency.get("p50")), _ms(latency.get("p99")), _ms(latency.get("max")),
-            f"{figures.get('throughput_eps') or 0:.1f}", metrics)
-    validity = summary.get("validity") or {}
-    if validity and not validity.get("valid", True) and validity.get("judged", True):
+            name, str(status.correct), str(status.incorrect), str(status.deadline_exceeded),
+            str(status.missing), str(status.bad), _ms(latency.p50), _ms(latency.p99),
+            _ms(latency.max), f"{figures.throughput_eps or 0:.1f}", metrics)
+    validity = summary.validity
+    if not validity.valid and validity.judged:
         table.caption = (table.caption + "\n" if table.caption else "") + escape(
-            "INVALID run: " + "; ".join(validity.get("reasons", [])) + ". Try: "
-            + "; ".join(validity.get("recommendations", [])))
-    if summary.get("aborted"):
+            "INVALID run: " + "; ".join(validity.reasons) + ". Try: "
+            + "; ".join(validity.recommendations))
+    if summary.aborted:
         table.caption = (table.caption + "\n" if table.caption else "") + escape(
-            f"ABORTED: {summary['aborted']}")
+            f"ABORTED: {summary.aborted}")
     outcome = outcome_of(summary)
     if outcome is not Outcome.COMPLETE:
-        why = f": {summary['error']}" if outcome is Outcome.FAILED and summary.get("error") else ""
+        why = f": {summary.error}" if outcome is Outcome.FAILED and summary.error else ""
         table.caption = (table.caption + "\n" if table.caption else "") + escape(
             f"{str(outcome).upper()}{why}: thresholds and validity not judged")
-    for result in summary.get("thresholds", []):
-        mark = ("not judged" if result.get("judged") is False
-                else "ok" if result.get("ok") else "FAILED")
-        who = f" [{result['pipeline']}]" if result.get("pipeline") else ""
+    for result in summary.thresholds:
+        mark = ("not judged" if result.judged is False
+                else "ok" if result.ok else "FAILED")
+        who = f" [{result.pipeline}]" if result.pipeline else ""
         table.caption = (table.caption + "\n" if table.caption else "") + \
-            escape(f"{mark}: {result.get('expr')}{who} (value {result.get('value')})")
+            escape(f"{mark}: {result.expr}{who} (value {result.value})")
     return table
 
 
-def ranked(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+LOWER_IS_BETTER = ("mae", "mse", "rmse", "mape", "smape", "logloss")
+
+
+def ranked(summary: Summary | Mapping[str, Any]) -> list[tuple[str, PipelineFigures]]:
     """Pipelines best first: by the first metric (higher is better, except error
     metrics such as MAE), then by fewer missing, then by lower p99 latency."""
-    pipelines = list((summary.get("pipelines") or {}).items())
+    pipelines = list(to_summary(summary).pipelines.items())
 
-    def key(item: tuple[str, dict[str, Any]]) -> tuple:
+    def key(item: tuple[str, PipelineFigures]) -> tuple[float, int, float]:
         figures = item[1]
-        metrics = figures.get("metrics") or {}
-        name, value = next(iter(metrics.items()), ("", None))
-        lower_better = name.lower() in ("mae", "mse", "rmse", "mape", "smape", "logloss")
+        name, value = next(iter(figures.metrics.items()), ("", None))
+        lower_better = name.lower() in LOWER_IS_BETTER
         score = -1e300 if value is None else (-value if lower_better else value)
-        p99 = (figures.get("latency_ms") or {}).get("p99")
-        return (-score, (figures.get("status") or {}).get("missing", 0),
-                p99 if p99 is not None else 1e300)
+        p99 = figures.latency_ms.p99
+        return (-score, figures.status.missing, p99 if p99 is not None else 1e300)
 
     return sorted(pipelines, key=key)
 

@@ -5,37 +5,32 @@ killed outright).
 Owns the words for it and the rule that only a complete run is judged: the
 thresholds and the validity of an interrupted or failed run are *not judged*,
 never ``ok`` or ``valid`` on figures that stop short. Reads and marks summaries
-(plain dicts, old run folders included: one written before ``outcome`` existed
-is read from its ``complete``, ``interrupted`` and ``error`` keys).
+(:class:`~ppipe_stream.results_model.Summary`, old run folders included: one
+written before ``outcome`` existed is read from its ``complete``,
+``interrupted`` and ``error`` keys). The :class:`Outcome` enum itself lives in
+the results model, with the rest of the summary's shape.
 """
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Mapping
 from typing import Any
+
+from .results_model import Outcome, Summary, ValidityResult, to_summary
 
 __all__ = ["Outcome", "not_judged_thresholds", "not_judged_validity", "outcome_of"]
 
 
-class Outcome(enum.StrEnum):
-    """``summary.json``'s ``outcome``."""
-
-    COMPLETE = "complete"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
-    RUNNING = "running"
-
-
-def outcome_of(summary: dict[str, Any]) -> Outcome:
+def outcome_of(summary: Summary | Mapping[str, Any]) -> Outcome:
     """The outcome a summary records (derived for folders older than the key)."""
-    recorded = summary.get("outcome")
-    if recorded in Outcome.__members__.values():
-        return Outcome(recorded)
-    if summary.get("complete"):
+    summary = to_summary(summary)
+    if isinstance(summary.outcome, Outcome):
+        return summary.outcome
+    if summary.complete:
         return Outcome.COMPLETE
-    if summary.get("interrupted"):
+    if summary.interrupted:
         return Outcome.INTERRUPTED
-    if summary.get("error"):
+    if summary.error:
         return Outcome.FAILED
     return Outcome.RUNNING
 
@@ -46,7 +41,7 @@ def not_judged_thresholds(results: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [{**r, "ok": None, "judged": False} for r in results]
 
 
-def not_judged_validity(outcome: Outcome, error: str | None) -> dict[str, Any]:
+def not_judged_validity(outcome: Outcome, error: str | None) -> ValidityResult:
     """The validity of a run that did not complete: not valid, not judged, and why."""
     if outcome is Outcome.FAILED:
         reason = f"not judged: the run failed ({error})" if error else "not judged: the run failed"
@@ -57,4 +52,4 @@ def not_judged_validity(outcome: Outcome, error: str | None) -> dict[str, Any]:
     else:
         reason = "not judged: the run has not ended"
         advice = "wait for the run to end"
-    return {"valid": False, "judged": False, "reasons": [reason], "recommendations": [advice]}
+    return ValidityResult(valid=False, judged=False, reasons=[reason], recommendations=[advice])

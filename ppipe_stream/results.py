@@ -23,8 +23,11 @@ import secrets
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
+
 from .errors import UsageError
 from .metadata import RunMeta, describe_run
+from .results_model import MetaFigures, Summary, to_builtins
 
 __all__ = ["RunFolder", "utc_stamp", "iso_utc", "INDEX_NAME", "check_out", "new_run_id"]
 
@@ -102,12 +105,22 @@ class RunFolder:
     def write_text(self, name: str, text: str) -> None:
         self._atomic(name, text)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        """Replace ``summary.json``; adds the ``meta`` block (versions, host, command line, tags)."""
-        if "meta" not in summary:
-            summary["meta"] = describe_run(self.meta, summary.get("broker") or {},
-                                           embedded=self._embedded)
-        self._atomic("summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
+    def write_summary(self, summary: Summary | dict[str, Any]) -> Summary | dict[str, Any]:
+        """Replace ``summary.json``; adds the ``meta`` block (versions, host, command line, tags)
+        and returns the summary as written (a Summary, or the dict it was given, with ``meta``)."""
+        if isinstance(summary, Summary):
+            if summary.meta is msgspec.UNSET:
+                meta = describe_run(self.meta, to_builtins(summary.broker), embedded=self._embedded)
+                summary = msgspec.structs.replace(
+                    summary, meta=msgspec.convert(meta, MetaFigures, strict=False))
+            data: Any = to_builtins(summary)
+        else:
+            if "meta" not in summary:
+                summary["meta"] = describe_run(self.meta, summary.get("broker") or {},
+                                               embedded=self._embedded)
+            data = summary
+        self._atomic("summary.json", json.dumps(data, indent=2, default=_json_default) + "\n")
+        return summary
 
     def append_timeline(self, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -42,19 +42,21 @@ from .loop_lag import LoopLateness, lateness_stats
 from .metadata import RunMeta
 from .hist import quantiles_ms
 from .live import Frame
-from .outcome import Outcome, not_judged_thresholds, not_judged_validity
+from .outcome import Outcome
 from .output_reader import READY_COMMAND_ID, OutputReader
 from .proctor import Proctor
 from .resources import TreeSampler
 from .results import RunFolder, iso_utc
+from .results_model import BrokerFigures, DispatchFigures, HarnessFigures, LagFigures, Summary
 from .runtime import ExternalRunner, ProcessRunner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, dump_scenario
 from .scenario.faults import CorruptFault, NetworkFault
-from .scoring import HlogFiles, Scorer, ScoringConfig, evaluate, make_metrics
+from .scoring import HlogFiles, Scorer, ScoringConfig, make_metrics
 from .scoring.thresholds import settled_failures
 from .security import ClientSecurity, SecretMissing
+from .summary_builder import RunSnapshots, build_summary, summary_dict
 from .supervision import HangWatch
-from .validity import judge_validity, schedule_verdict
+from .validity import schedule_verdict
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
 
@@ -79,10 +81,12 @@ class RunState(enum.StrEnum):
 
 
 class RunOutcome(msgspec.Struct, kw_only=True):
-    """What ``ppipe run`` reports: the folder, the summary, and how it ended."""
+    """What ``ppipe run`` reports: the folder, the summary (as written: plain data, and
+    ``results``, the same as a :class:`~ppipe_stream.results_model.Summary`), and how it ended."""
 
     folder: Path
     summary: dict[str, Any]
+    results: Summary
     passed: bool
     complete: bool
     interrupted: bool = False
@@ -193,8 +197,9 @@ class _Run:
             self.incidents.close()
             if self._hlogs is not None:  # a failed or interrupted run closes them too
                 self._hlogs.close()
-        passed = bool(summary.get("passed")) and complete and not self.interrupted
-        return RunOutcome(folder=self.folder.path, summary=summary, passed=passed,
+        passed = summary.passed and complete and not self.interrupted
+        return RunOutcome(folder=self.folder.path, summary=summary_dict(summary), results=summary,
+                          passed=passed,
                           complete=complete and not self.interrupted,
                           interrupted=self.interrupted, error=self.error)
 
@@ -582,9 +587,10 @@ class _Run:
         stats = self.dispatcher.stats if self.dispatcher else None
         lateness = self.loop_lateness.statistics()
         lag_p99 = quantiles_ms(stats.lag_us, ("p99",))["p99"] if stats else None
-        dispatch = {"lag_ms": {"p99": lag_p99}, "dropped": stats.dropped,
-                    "schedule_lost_at_s": stats.schedule_lost_s,
-                    "stopped_on_overload": stats.overloaded} if stats else {}
+        dispatch = DispatchFigures(
+            lag_ms=LagFigures(p99=lag_p99), dropped=stats.dropped,
+            schedule_lost_at_s=stats.schedule_lost_s,
+            stopped_on_overload=stats.overloaded) if stats else DispatchFigures()
         now = time.time_ns()
         return Frame(
             run_id=self.folder.run_id, state=str(self.view.state),
@@ -597,7 +603,8 @@ class _Run:
             incidents=self.incidents.recent(), dropped=stats.dropped if stats else 0,
             loop_lateness_p99_ms=lateness.p99_ms,
             invalid=schedule_verdict(self.scenario.validity, dispatch,
-                                     {"loop_lateness_ms": lateness.summary()}, final=False).reasons)
+                                     msgspec.convert({"loop_lateness_ms": lateness.summary()},
+                                                     HarnessFigures), final=False).reasons)
 
     async def _step(self, label: str, work: Callable[[], Any]) -> Any:
         """Await ``work()`` while the display shows ``label`` and the time elapsed
@@ -630,74 +637,57 @@ class _Run:
             log.exception("display.failed")
 
     # -- results ------------------------------------------------------------
-    def _write_summary(self, *, complete: bool) -> dict[str, Any]:
+    def _write_summary(self, *, complete: bool) -> Summary:
+        """Take every component's snapshot, build the summary from them, write it."""
         scenario = self.scenario
         now = time.time_ns()
         if complete and self.scorer is not None:
             self._write_advance(self.scorer.finish(now))
             if self._hlogs is not None:
                 self._hlogs.close()
-        pipelines = self.scorer.summary() if self.scorer is not None else {}
+        commands: dict[str, Any] = {}
         if self.proctor is not None:
             if complete:
                 self.proctor.collect(self.scorer.replies if self.scorer else [])
                 self.proctor.finish()
-            for name, counts in self.proctor.summary().items():
-                pipelines.setdefault(name, {})["commands"] = counts
+            commands = self.proctor.summary()
+        containers: dict[str, Any] = {}
         for runner in self.runners:
             status = runner.status()
             if self.hang_watch is not None:
                 status.update(self.hang_watch.summary(runner.name))
-            pipelines.setdefault(runner.name, {})["container"] = status
-        dispatch = self.dispatcher.stats.summary() if self.dispatcher else {"events_sent": 0}
-        harness = self._harness_figures()
-        summary: dict[str, Any] = {
-            "run_id": self.folder.run_id,
-            "scenario": scenario.name,
-            "complete": complete,
-            "started_at": iso_utc(self.started_ns),
-            "duration_s": round((now - self.started_ns) / 1e9, 3),
-            "broker": {"kind": str(self.broker_kind), "bootstrap": self.bootstrap,
-                       "started": self.broker_started, "startup_s": self.broker_startup_s,
-                       "outages": (outages := self.incidents.outages(now)),
-                       "downtime_s": round(sum(o["duration_s"] for o in outages), 3)},
-            "dispatch": dispatch,
-            "harness": harness,
-            "pipelines": pipelines,
-        }
+            containers[runner.name] = status
+        outages = self.incidents.outages(now)
+        broker = msgspec.convert(
+            {"kind": str(self.broker_kind), "bootstrap": self.bootstrap, "started": self.broker_started,
+             "startup_s": self.broker_startup_s, "outages": outages,
+             "downtime_s": round(sum(o["duration_s"] for o in outages), 3)}, BrokerFigures)
         outcome = (Outcome.COMPLETE if complete else Outcome.INTERRUPTED if self.interrupted
                    else Outcome.FAILED if self.error else Outcome.RUNNING)
-        summary["outcome"] = str(outcome)
-        results = evaluate(scenario.thresholds, summary) if scenario.thresholds else []
-        summary["passed"] = complete and all(r["ok"] for r in results)
-        summary["thresholds"] = results if complete else not_judged_thresholds(results)
-        if outcome in (Outcome.FAILED, Outcome.INTERRUPTED):
-            summary["validity"] = not_judged_validity(outcome, self.error)
-        else:  # a partial summary is judged as it stands, for the live view: not final
-            summary["validity"] = {**judge_validity(scenario.validity, summary),
-                                   "judged": outcome is Outcome.COMPLETE}
-        summary["incidents"] = self.incidents.summary()
-        if self.injector is not None:
-            summary["faults"] = self.injector.summary()
-        if self.aborted:
-            summary["aborted"] = self.aborted
-        if self.error:
-            summary["error"] = self.error
-        if self.interrupted:
-            summary["interrupted"] = True
-        self.folder.write_summary(summary)
+        parts = RunSnapshots(
+            run_id=self.folder.run_id, scenario=scenario.name, complete=complete, outcome=outcome,
+            started_at=iso_utc(self.started_ns), duration_s=round((now - self.started_ns) / 1e9, 3),
+            broker=broker, harness=self._harness_figures(),
+            dispatch=self.dispatcher.stats.summary() if self.dispatcher else None,
+            scored=self.scorer.summary() if self.scorer is not None else {},
+            commands=commands, containers=containers, incidents=self.incidents.summary(),
+            faults=self.injector.summary() if self.injector is not None else None,
+            aborted=self.aborted, error=self.error, interrupted=self.interrupted)
+        summary = build_summary(parts, thresholds=scenario.thresholds, rules=scenario.validity)
+        written = self.folder.write_summary(summary)
+        assert isinstance(written, Summary)
         if complete or self.interrupted or self.error:
             self._write_report()
-        return summary
+        return written
 
-    def _harness_figures(self) -> dict[str, Any]:
+    def _harness_figures(self) -> HarnessFigures:
         """summary.json's ``harness``: the run's own event-loop lateness (and its
         dispatch workers', merged, when there are some)."""
         figures = {"loop_lateness_ms": self.loop_lateness.statistics().summary()}
         if isinstance(self.dispatcher, DispatchWorkers):
             figures["workers_loop_lateness_ms"] = lateness_stats(
                 self.dispatcher.loop_lateness_us).summary()
-        return figures
+        return msgspec.convert(figures, HarnessFigures)
 
     def _write_report(self) -> None:
         """report.html at the end of every run; a drawing problem is logged, not raised."""

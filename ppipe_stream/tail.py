@@ -1,7 +1,8 @@
 """``ppipe tail``: watch a run from another terminal, or another host.
 
 Owns following a run two ways: a run folder (``summary.json``, rewritten every
-second while the run goes, read until it says ``complete``), or the run's
+second while the run goes, read as a :class:`~ppipe_stream.results_model.Summary`
+until it says ``complete``), or the run's
 scores topic on its broker (``--bootstrap`` and ``--run``: each message is a
 live-view frame, read from the latest one) until the run is done. A run that
 is not there is a one-line UsageError, unless ``wait`` says to wait for it; a secured cluster's login is read from
@@ -12,7 +13,6 @@ redrawn in a terminal, plain lines otherwise. Ctrl+C stops watching, never the r
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +23,7 @@ from rich.live import Live
 
 from .errors import UsageError
 from .live import Frame, Trends, frame_from_summary, render
+from .results_model import read_summary_bytes, to_builtins
 from .security import ClientSecurity, describe_failure
 
 __all__ = ["tail_folder", "tail_topic"]
@@ -75,13 +76,15 @@ def tail_folder(folder: Path, *, console: Console, poll_s: float = 1.0, wait: bo
             time.sleep(poll_s / 4)
         while True:
             try:
-                summary = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
+                summary = read_summary_bytes(path.read_bytes())
+            except msgspec.ValidationError as exc:  # JSON, but not a summary: waiting will not help
+                raise UsageError(f"{path}: not a run's summary: {exc}") from None
+            except (OSError, msgspec.DecodeError):
                 time.sleep(poll_s / 4)  # caught mid-replace: read again
                 continue
-            frame = frame_from_summary(summary)
+            frame = frame_from_summary(to_builtins(summary))  # the live view reads plain data
             yield frame
-            if summary.get("complete") or summary.get("interrupted") or summary.get("error") or stop():
+            if summary.complete or summary.interrupted or summary.error or stop():
                 return
             time.sleep(poll_s)
 

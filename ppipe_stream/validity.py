@@ -12,17 +12,23 @@ latency figures describe the harness, not the pipeline. Each reason comes with
 a recommendation.
 
 :func:`schedule_verdict` holds the rules that can be judged while the run goes
-(the live view shows them); :func:`judge_validity` adds those that need the
-end. Reads a summary; changes nothing.
+(the live view shows them); :func:`verdict` adds those that need the end
+(:func:`judge_validity` is the same as plain data). Reads a summary (a
+:class:`~ppipe_stream.results_model.Summary`; plain data is converted first);
+changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import msgspec
+
+from .results_model import DispatchFigures, HarnessFigures, LatenessFigures, Summary, ValidityResult, to_summary
 from .scenario.model import Validity
 
-__all__ = ["Verdict", "judge_validity", "schedule_verdict"]
+__all__ = ["Verdict", "judge_validity", "schedule_verdict", "verdict"]
 
 _HARNESS_ADVICE = "lower the rate, add dispatcher workers, or give the harness more CPU"
 
@@ -34,26 +40,33 @@ class Verdict(NamedTuple):
     recommendations: list[str]
 
 
-def schedule_verdict(rules: Validity, dispatch: dict[str, Any],
-                     harness: dict[str, Any] | None = None, *, final: bool = True) -> Verdict:
+def _typed(value: Any, kind: type[Any]) -> Any:
+    return value if isinstance(value, kind) else msgspec.convert(dict(value or {}), kind, strict=False)
+
+
+def schedule_verdict(rules: Validity, dispatch: DispatchFigures | Mapping[str, Any],
+                     harness: HarnessFigures | Mapping[str, Any] | None = None, *,
+                     final: bool = True) -> Verdict:
     """The rules on the harness itself: did it keep the schedule, was it starved.
 
     ``final=False`` (while the run goes) leaves out the rate rule: the span the
     rate is measured over is not over yet."""
+    dispatch_: DispatchFigures = _typed(dispatch, DispatchFigures)
+    harness_: HarnessFigures = _typed(harness, HarnessFigures)
+    dispatch, harness = dispatch_, harness_
     reasons: list[str] = []
     advice: list[str] = []
-    dropped = int(dispatch.get("dropped") or 0)
+    dropped = dispatch.dropped
     if dropped:
-        lost = dispatch.get("schedule_lost_at_s")
+        lost = dispatch.schedule_lost_at_s
         at = f" from {lost:g} s on" if lost is not None else ""
-        stop = " and the run stopped there (on_overload = \"stop\")" if dispatch.get(
-            "stopped_on_overload") else ""
+        stop = " and the run stopped there (on_overload = \"stop\")" if dispatch.stopped_on_overload else ""
         reasons.append(f"the harness lost the schedule{at}: {dropped} events were dropped, not sent "
                        f"within max_lag of their time{stop}")
         advice.append(_HARNESS_ADVICE)
     if final:
         _rate_rule(rules, dispatch, reasons, advice)
-    lag = (dispatch.get("lag_ms") or {}).get("p99")
+    lag = dispatch.lag_ms.p99
     bound_ms = float(rules.max_lag_p99) * 1000
     if lag is not None and lag > bound_ms:
         reasons.append(f"dispatch lag p99 {lag:.1f} ms is over {bound_ms:g} ms: the harness could "
@@ -61,8 +74,9 @@ def schedule_verdict(rules: Validity, dispatch: dict[str, Any],
         advice.append("lower the rate, run fewer pipelines on this machine, or move pipelines "
                       "to another host (runtime = \"external\")")
     bound_ms = float(rules.max_loop_lateness_p99) * 1000
-    for key, whose in (("loop_lateness_ms", ""), ("workers_loop_lateness_ms", "dispatch workers' ")):
-        late = ((harness or {}).get(key) or {}).get("p99")
+    for figures, whose in ((harness.loop_lateness_ms, ""), (harness.workers_loop_lateness_ms,
+                                                           "dispatch workers' ")):
+        late = figures.p99 if isinstance(figures, LatenessFigures) else None
         if late is not None and late > bound_ms:
             reasons.append(f"the harness was starved of CPU: {whose}loop lateness p99 {late:.1f} ms "
                            f"(over {bound_ms:g} ms), so its own stamps are late by as much")
@@ -71,14 +85,14 @@ def schedule_verdict(rules: Validity, dispatch: dict[str, Any],
     return Verdict(reasons, advice)
 
 
-def _rate_rule(rules: Validity, dispatch: dict[str, Any], reasons: list[str],
+def _rate_rule(rules: Validity, dispatch: DispatchFigures, reasons: list[str],
                advice: list[str]) -> None:
     """The sent rate against the rate the schedule planned over the same span
     (a summary written before ``planned_rate`` existed: against the target)."""
-    achieved = dispatch.get("achieved_rate") or 0.0
-    planned = dispatch.get("planned_rate")
-    if "planned_rate" not in dispatch:  # an older summary
-        target = dispatch.get("target_rate")
+    achieved = dispatch.achieved_rate or 0.0
+    planned = dispatch.planned_rate
+    if planned is msgspec.UNSET:  # an older summary
+        target = dispatch.target_rate
         if target and achieved < rules.min_rate_ratio * target:
             reasons.append(f"the dispatcher reached {achieved:.1f} events/s, under "
                            f"{rules.min_rate_ratio:.0%} of the target {target:g}")
@@ -87,12 +101,12 @@ def _rate_rule(rules: Validity, dispatch: dict[str, Any], reasons: list[str],
     # the achieved span ends at the last *sent* stamp, the planned one at the last *intended*:
     # a last event late within the lag bound is the lag rule's to judge, never "fell behind"
     # (over a span of milliseconds one event's lag would weigh as much as the whole run)
-    count = int(dispatch.get("planned_events") or dispatch.get("events_sent") or 0)
+    count = int(dispatch.planned_events or dispatch.events_sent or 0)
     bar = planned
     if planned and count >= 2:
         bar = (count - 1) / ((count - 1) / planned + float(rules.max_lag_p99))
     if planned and bar and achieved < rules.min_rate_ratio * bar:
-        target = dispatch.get("target_rate")
+        target = dispatch.target_rate
         of_target = f" (target {target:g})" if target else ""
         reasons.append(f"the dispatcher sent {achieved:.1f} events/s, under "
                        f"{rules.min_rate_ratio:.0%} of the {planned:.1f} events/s its schedule "
@@ -100,19 +114,26 @@ def _rate_rule(rules: Validity, dispatch: dict[str, Any], reasons: list[str],
         advice.append(_HARNESS_ADVICE)
 
 
-def judge_validity(rules: Validity, summary: dict[str, Any]) -> dict[str, Any]:
-    """``{"valid": bool, "reasons": [...], "recommendations": [...]}``."""
+def verdict(rules: Validity, summary: Summary) -> ValidityResult:
+    """The validity of the run ``summary`` describes (``judged`` is the caller's to set)."""
     reasons: list[str] = []
     advice: list[str] = []
-    duration = float(summary.get("duration_s") or 0.0)
+    duration = float(summary.duration_s or 0.0)
     if duration < float(rules.min_duration):
         reasons.append(f"the run lasted {duration:.1f} s, under min_duration {rules.min_duration}")
         advice.append("run longer (raise load.duration or load.count)")
-    events = min([f.get("events", 0) for f in (summary.get("pipelines") or {}).values()] or [0])
+    events = min([f.events for f in summary.pipelines.values()] or [0])
     if events < rules.min_events:
         reasons.append(f"{events} scored events, under min_events {rules.min_events}")
         advice.append("send more events, or shorten the warm-up")
-    harness = schedule_verdict(rules, summary.get("dispatch") or {}, summary.get("harness"))
+    harness = schedule_verdict(rules, summary.dispatch,
+                               summary.harness if isinstance(summary.harness, HarnessFigures) else None)
     reasons += harness.reasons
     advice += harness.recommendations
-    return {"valid": not reasons, "reasons": reasons, "recommendations": advice}
+    return ValidityResult(valid=not reasons, reasons=reasons, recommendations=advice)
+
+
+def judge_validity(rules: Validity, summary: Summary | Mapping[str, Any]) -> dict[str, Any]:
+    """``{"valid": bool, "reasons": [...], "recommendations": [...]}``: :func:`verdict` as plain data."""
+    result = verdict(rules, to_summary(summary))
+    return {"valid": result.valid, "reasons": result.reasons, "recommendations": result.recommendations}

@@ -36,3 +36,19 @@ def answer_dataset(path: Path, rows: int) -> Path:
             truth = "odd" if i % 2 else "even"
             writer.writerow([i, truth, truth])
     return path
+
+
+@pytest.fixture(autouse=True)
+def _summaries_fit_the_results_model(request):
+    """Every summary.json an integration or e2e test leaves in its tmp_path fits the
+    results model (and so docs/results.schema.json): checked after the test."""
+    checked = ("tmp_path" in request.fixturenames
+               and request.node.path.parent.name in ("integration", "e2e"))
+    tmp_path = request.getfixturevalue("tmp_path") if checked else None
+    yield
+    if tmp_path is None:
+        return
+    from tests.summary_check import read_summary
+
+    for path in sorted(tmp_path.rglob("summary.json")):
+        read_summary(path)

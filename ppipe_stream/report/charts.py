@@ -1,6 +1,7 @@
 """The report's charts, as PNG files (matplotlib, no display needed).
 
-Owns drawing, from a run folder's ``timeline.csv``, ``summary.json`` and
+Owns drawing, from a run folder's ``timeline.csv``, ``summary.json`` (read as a
+:class:`~ppipe_stream.results_model.Summary`) and
 ``latency-*.hlog``: latency percentiles over time, throughput sent vs answered,
 the first metric over time (windows with too few answers left out), the
 latency split (broker-in / compute / broker-out), the deadline and latency
@@ -24,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hdrh.log import HistogramLogReader  # noqa: E402
 
 from ..hist import new_histogram  # noqa: E402
+from ..results_model import LatencySplit, Summary, load_summary  # noqa: E402
 
 __all__ = ["RunData", "draw_charts", "load_run"]
 
@@ -33,15 +35,15 @@ STATUSES = ("correct", "incorrect", "deadline_exceeded", "missing", "syntax_erro
 class RunData:
     """What a chart needs of one run folder."""
 
-    def __init__(self, folder: Path, summary: dict[str, Any], rows: list[dict[str, str]]) -> None:
+    def __init__(self, folder: Path, summary: Summary, rows: list[dict[str, str]]) -> None:
         self.folder = folder
         self.summary = summary
         self.rows = rows
-        self.label = summary.get("run_id") or folder.name
+        self.label = summary.run_id or folder.name
 
     @property
     def pipelines(self) -> list[str]:
-        return list((self.summary.get("pipelines") or {}).keys())
+        return list(self.summary.pipelines)
 
     def series(self, pipeline: str, column: str) -> tuple[list[float], list[float]]:
         xs, ys = [], []
@@ -133,9 +135,7 @@ MIN_WINDOW_ANSWERS = 5
 
 
 def load_run(folder: Path) -> RunData:
-    import json
-
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = load_summary(folder / "summary.json")
     rows: list[dict[str, str]] = []
     timeline = folder / "timeline.csv"
     if timeline.exists():
@@ -163,15 +163,15 @@ _MARKS = {"fault": ("tab:red", "--"), "pipeline_exit": ("black", ":"),
 
 def _mark_incidents(ax, run: RunData) -> None:
     """Broker outages shaded, faults, exits, restarts and hangs as vertical lines."""
-    for outage in (run.summary.get("broker") or {}).get("outages") or []:
-        ax.axvspan(outage["start_s"], outage["end_s"], color="grey", alpha=0.25, linewidth=0)
+    for outage in run.summary.broker.outages:
+        ax.axvspan(outage.start_s, outage.end_s, color="grey", alpha=0.25, linewidth=0)
     seen = set()
-    for incident in run.summary.get("incidents") or []:
-        mark = _MARKS.get(incident.get("kind"))
+    for incident in run.summary.incidents:
+        mark = _MARKS.get(incident.kind)
         if mark:
-            label = incident["kind"] if incident["kind"] not in seen else None
-            seen.add(incident["kind"])
-            ax.axvline(incident["t_s"], color=mark[0], linestyle=mark[1], linewidth=1, label=label)
+            label = str(incident.kind) if incident.kind not in seen else None
+            seen.add(incident.kind)
+            ax.axvline(incident.t_s, color=mark[0], linestyle=mark[1], linewidth=1, label=label)
 
 
 def _mark_bounds(ax, run: RunData) -> None:
@@ -190,9 +190,8 @@ def _draw_split(series: list[tuple[RunData, str, str, str]]):
     of each part (percentiles of parts do not add up to the whole's)."""
     import numpy as np
 
-    rows = [(name, (run.summary["pipelines"][p].get("latency_split_ms") or {}))
-            for run, p, name, _ in series]
-    rows = [(name, split) for name, split in rows if any(split.get(part) for part in SPLIT_PARTS)]
+    rows = [(name, split) for run, p, name, _ in series
+            if isinstance(split := run.summary.pipelines[p].latency_split_ms, LatencySplit)]
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(9, 0.9 + 0.6 * len(rows) * 2))
@@ -200,7 +199,7 @@ def _draw_split(series: list[tuple[RunData, str, str, str]]):
     for q, (quantile, height, alpha) in enumerate((("p50", 0.38, 1.0), ("p99", 0.38, 0.45))):
         left = np.zeros(len(rows))
         for part, color in zip(SPLIT_PARTS, ("tab:blue", "tab:orange", "tab:green"), strict=True):
-            values = np.array([float((split.get(part) or {}).get(quantile) or 0.0) for _, split in rows])
+            values = np.array([float(getattr(getattr(split, part), quantile) or 0.0) for _, split in rows])
             ax.barh(y + q * height, values, height=height, left=left, color=color, alpha=alpha,
                     label=f"{part} {quantile}")
             left += values
@@ -251,7 +250,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
     fig, ax = plt.subplots(figsize=(9, 3.6))
     metric, floors = None, set()
     for run, pipeline, name, style in each():
-        metrics = (run.summary["pipelines"][pipeline].get("metrics") or {})
+        metrics = run.summary.pipelines[pipeline].metrics
         metric = metric or next(iter(metrics), None)
         if metric:
             xs, ys, floor = run.metric_series(pipeline, metric)
@@ -287,7 +286,7 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
 
     bottoms = np.zeros(len(labels))
     for status in STATUSES:
-        values = np.array([(run.summary["pipelines"][p].get("status") or {}).get(status, 0) for run, p, _, _ in each()])
+        values = np.array([getattr(run.summary.pipelines[p].status, status) for run, p, _, _ in each()])
         if values.any():
             ax.barh(labels, values, left=bottoms, label=status)
             bottoms += values
@@ -302,8 +301,10 @@ def draw_charts(runs: list[RunData], out: Path) -> dict[str, Path]:
             cpu_ax.plot(*run.series(pipeline, "cpu_percent"), style, label=name)
             mem_ax.plot(*run.series(pipeline, "memory_mib"), style, label=name)
         for r, run in enumerate(runs):  # the harness's and the broker's own use, once per run
-            first = run.pipelines[0] if run.pipelines else None
-            for who, color in (("harness", "black"), ("broker", "grey")) if first else ():
+            if not run.pipelines:
+                continue
+            first = run.pipelines[0]
+            for who, color in (("harness", "black"), ("broker", "grey")):
                 tag = who if len(runs) == 1 else f"{who} ({'AB'[r]})"
                 cpu_ax.plot(*run.series(first, f"{who}_cpu_percent"), styles[r % 2], color=color, label=tag)
                 mem_ax.plot(*run.series(first, f"{who}_memory_mib"), styles[r % 2], color=color, label=tag)

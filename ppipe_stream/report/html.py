@@ -4,7 +4,8 @@ Owns the page: first the headline (how the run ended, thresholds, validity
 with its reasons, the leaderboard), then the charts, then the details (figures,
 command results, incidents, the scenario as run). The charts are PNG files
 under ``charts/``, embedded in the page as data URIs so the file stands alone.
-Every value is HTML-escaped, with no Python reprs. Drawing is ``charts.py``'s; figures come from the run folder.
+Every value is HTML-escaped, with no Python reprs. Drawing is ``charts.py``'s; figures come from the run
+folder's :class:`~ppipe_stream.results_model.Summary`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..display import ranked
 from ..outcome import Outcome, outcome_of
+from ..results_model import ContainerFigures, Summary, ThresholdResult
 from .charts import RunData, draw_charts, load_run
 
 __all__ = ["write_report"]
@@ -61,38 +65,38 @@ def _outcome_cell(outcome: Outcome, error: str | None) -> str:
     return f'<span class="bad">{_e(str(outcome))}</span>{why}'
 
 
-def _threshold_cell(result: dict[str, Any]) -> str:
-    if result.get("judged") is False:
+def _threshold_cell(result: ThresholdResult) -> str:
+    if result.judged is False:
         return '<span class="bad">not judged</span>'
-    return '<span class="ok">ok</span>' if result.get("ok") else '<span class="bad">failed</span>'
+    return '<span class="ok">ok</span>' if result.ok else '<span class="bad">failed</span>'
 
 
-def _process_cell(container: dict[str, Any]) -> str:
+def _process_cell(container: ContainerFigures | None) -> str:
     """How the pipeline's processes fared, in words."""
-    if not container:
+    if container is None:
         return "-"
-    code = container.get("exit_code")
+    code = container.exit_code
     words = ["running to the end" if code is None else f"exited with code {code}"]
-    if container.get("oom_killed"):
+    if container.oom_killed:
         words.append("killed for memory (OOM)")
-    if container.get("restarts"):
-        words.append(f"{container['restarts']} restart(s)")
-    if container.get("hangs"):
-        words.append(f"{container['hangs']} hang(s)")
+    if container.restarts:
+        words.append(f"{container.restarts} restart(s)")
+    if container.hangs:
+        words.append(f"{container.hangs} hang(s)")
     return _e(", ".join(words))
 
 
-def _verdicts(s: dict[str, Any]) -> tuple[str, str]:
+def _verdicts(s: Summary) -> tuple[str, str]:
     """The thresholds' and the validity's verdicts, as HTML."""
-    validity = s.get("validity") or {"valid": True}
+    validity = s.validity
     if outcome_of(s) is not Outcome.COMPLETE:
-        reasons = _e("; ".join(validity.get("reasons", [])))
+        reasons = _e("; ".join(validity.reasons))
         return '<span class="bad">not judged</span>', f'<span class="bad">not judged</span>: {reasons}'
-    passed = '<span class="ok">passed</span>' if s.get("passed") else '<span class="bad">failed</span>'
-    if validity.get("valid", True):
+    passed = '<span class="ok">passed</span>' if s.passed else '<span class="bad">failed</span>'
+    if validity.valid:
         return passed, '<span class="ok">valid</span>'
-    return passed, ('<span class="bad">INVALID</span>: ' + _e("; ".join(validity.get("reasons", [])))
-                    + "<br>Try: " + _e("; ".join(validity.get("recommendations", []))))
+    return passed, ('<span class="bad">INVALID</span>: ' + _e("; ".join(validity.reasons))
+                    + "<br>Try: " + _e("; ".join(validity.recommendations)))
 
 
 def _headline(run: RunData) -> str:
@@ -101,70 +105,70 @@ def _headline(run: RunData) -> str:
     s = run.summary
     passed, verdict = _verdicts(s)
     parts = [f"<h2>Run {_e(run.label)}</h2>", _table(["verdict", ""], [
-        ["outcome", _outcome_cell(outcome_of(s), s.get("error"))],
+        ["outcome", _outcome_cell(outcome_of(s), s.error or None)],
         ["thresholds", passed], ["validity", verdict],
-    ] + ([["aborted", _e(s["aborted"])]] if s.get("aborted") else []))]
+    ] + ([["aborted", _e(s.aborted)]] if s.aborted else []))]
     rows = []
     for rank, (name, p) in enumerate(ranked(s), start=1):
-        st, lat = p.get("status") or {}, p.get("latency_ms") or {}
-        metrics = ", ".join(f"{k} {_num(v)}" for k, v in (p.get("metrics") or {}).items())
-        rows.append([str(rank), _e(name), _e(st.get("correct")), _e(st.get("incorrect")),
-                     _e(st.get("deadline_exceeded")), _e(st.get("missing")),
-                     _e(st.get("syntax_error", 0) + st.get("duplicate", 0) + st.get("unknown", 0)),
-                     _num(lat.get("p50")), _num(lat.get("p99")), _num(lat.get("max")),
-                     _num(p.get("throughput_eps"), 1), _e(metrics),
-                     _process_cell(p.get("container") or {})])
+        st, lat = p.status, p.latency_ms
+        metrics = ", ".join(f"{k} {_num(v)}" for k, v in p.metrics.items())
+        container = p.container if isinstance(p.container, ContainerFigures) else None
+        rows.append([str(rank), _e(name), _e(st.correct), _e(st.incorrect),
+                     _e(st.deadline_exceeded), _e(st.missing), _e(st.bad),
+                     _num(lat.p50), _num(lat.p99), _num(lat.max),
+                     _num(p.throughput_eps, 1), _e(metrics), _process_cell(container)])
     parts += ["<h3>Leaderboard</h3>", _table(
         ["#", "pipeline", "correct", "incorrect", "late", "missing", "bad", "p50 ms", "p99 ms",
          "max ms", "events/s", "metrics", "process"], rows)]
-    if s.get("thresholds"):
+    if s.thresholds:
         parts += ["<h3>Thresholds</h3>", _table(["rule", "pipeline", "value", "verdict"], [
-            [_e(t["expr"]), _e(t.get("pipeline")), _num(t.get("value")), _threshold_cell(t)]
-            for t in s["thresholds"]])]
+            [_e(t.expr), _e(t.pipeline), _num(t.value), _threshold_cell(t)]
+            for t in s.thresholds])]
     return "\n".join(parts)
 
 
 def _details(run: RunData) -> str:
     """The run's figures, commands, incidents, faults and scenario, after the charts."""
     s = run.summary
-    dispatch = s.get("dispatch") or {}
-    lag = dispatch.get("lag_ms") or {}
+    dispatch = s.dispatch
+    lag = dispatch.lag_ms
     parts = [f"<h2>Details of {_e(run.label)}</h2>", _table(["figure", "value"], [
-        ["scenario", _e(s.get("scenario"))], ["started", _e(s.get("started_at"))],
-        ["duration", f"{_num(s.get('duration_s'), 1)} s"],
-        ["broker", _e((s.get("broker") or {}).get("kind"))],
-        ["events sent", _e(dispatch.get("events_sent"))],
-        ["rate target / achieved", f"{_num(dispatch.get('target_rate'))} / "
-                                   f"{_num(dispatch.get('achieved_rate'), 1)} events/s"],
+        ["scenario", _e(s.scenario or None)], ["started", _e(s.started_at or None)],
+        ["duration", f"{_num(s.duration_s, 1)} s"],
+        ["broker", _e(s.broker.kind or None)],
+        ["events sent", _e(dispatch.events_sent)],
+        ["rate target / achieved", f"{_num(dispatch.target_rate)} / "
+                                   f"{_num(dispatch.achieved_rate, 1)} events/s"],
         ["dispatch lag p50 / p99 / max",
-         f"{_num(lag.get('p50'))} / {_num(lag.get('p99'))} / {_num(lag.get('max'))} ms"],
+         f"{_num(lag.p50)} / {_num(lag.p99)} / {_num(lag.max)} ms"],
     ])]
-    command_rows = [[_e(p), _e(c)] + [_e(v) for v in counts.values()]
-                    for p, fig in (s.get("pipelines") or {}).items()
-                    for c, counts in (fig.get("commands") or {}).items()]
+    command_rows = [[_e(p), _e(c)] + [_e(v) for v in msgspec.structs.astuple(counts)]
+                    for p, fig in s.pipelines.items() if isinstance(fig.commands, dict)
+                    for c, counts in fig.commands.items()]
     if command_rows:
         parts += ["<h3>Proctor commands</h3>", _table(
             ["pipeline", "command", "correct", "partial", "incorrect", "syntax error", "late"],
             command_rows)]
-    if s.get("incidents"):
+    faults = s.faults if isinstance(s.faults, list) else []
+    if s.incidents:
         parts += ["<h3>Incidents</h3>", "<p>Injected faults, broker outages (shaded on the charts), "
                   "pipeline exits, restarts and hangs, in order.</p>", _table(
             ["t (s)", "what", "target", "detail", "detected after (s)", "lasted (s)"],
-            [[_num(i.get("t_s")), _e(i.get("kind")), _e(i.get("target")), _e(i.get("detail")),
-              _num(i.get("detected_after_s")), _num(i.get("duration_s"))] for i in s["incidents"]])]
-        corrupted = [f for f in s.get("faults") or [] if "rows_corrupted" in f]
+            [[_num(i.t_s), _e(str(i.kind)), _e(i.target), _e(i.detail or None),
+              _num(i.detected_after_s), _num(i.duration_s)] for i in s.incidents])]
+        corrupted = [f for f in faults if isinstance(f.rows_corrupted, int)]
         if corrupted:
-            parts.append("<p>" + _e("; ".join(f"{f['what']}: {f['rows_corrupted']} rows corrupted"
+            parts.append("<p>" + _e("; ".join(f"{f.what}: {f.rows_corrupted} rows corrupted"
                                              for f in corrupted)) + "</p>")
-    if s.get("faults"):
+    if faults:
         parts += ["<h3>Faults planned</h3>", _table(
             ["at (s)", "action", "target", "what"],
-            [[_num(f["at_s"]), _e(f["action"]), _e(f["target"]), _e(f["what"])] for f in s["faults"]])]
-    outages = (s.get("broker") or {}).get("outages") or []
+            [[_num(f.at_s), _e(f.action), _e(f.target), _e(f.what)] for f in faults])]
+    outages = s.broker.outages
     if outages:
         parts += ["<h3>Broker outages</h3>", _table(
             ["node", "from (s)", "to (s)", "lasted (s)"],
-            [[_e(o["node"]), _num(o["start_s"]), _num(o["end_s"]), _num(o["duration_s"])] for o in outages])]
+            [[_e(o.node), _num(o.start_s), _num(o.end_s), _num(o.duration_s)] for o in outages])]
     scenario = run.folder / "scenario.toml"
     if scenario.exists():
         parts += ["<h3>Scenario as run</h3>", f"<pre>{_e(scenario.read_text())}</pre>"]

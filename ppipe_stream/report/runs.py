@@ -7,21 +7,20 @@ elsewhere), filtering
 them (name, tags, a limit), turning each summary into one row, and turning a
 run's name as listed back into its folder (:func:`resolve_run`). Unreadable
 folders are listed as such, never raised; index entries whose folder is gone
-are left out.
+are left out. Summaries are read as :class:`~ppipe_stream.results_model.Summary`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 import msgspec
 from rich.table import Table
 
 from ..display import ranked
 from ..outcome import Outcome, outcome_of
 from ..results import INDEX_NAME
+from ..results_model import MetaFigures, Summary, read_summary_bytes
 
 __all__ = ["RunEntry", "list_runs", "runs_table", "resolve_run"]
 
@@ -30,15 +29,16 @@ class RunEntry(msgspec.Struct, kw_only=True):
     """One run found: its folder, its name, and its summary (None when unreadable)."""
 
     folder: Path
-    summary: dict[str, Any] | None
+    summary: Summary | None
 
     @property
     def name(self) -> str:
-        return str((self.summary or {}).get("run_id") or self.folder.name)
+        return (self.summary.run_id if self.summary is not None else "") or self.folder.name
 
     @property
     def tags(self) -> dict[str, str]:
-        return dict(((self.summary or {}).get("meta") or {}).get("tags") or {})
+        meta = self.summary.meta if self.summary is not None else None
+        return dict(meta.tags) if isinstance(meta, MetaFigures) else {}
 
 
 def _indexed(root: Path) -> list[Path]:
@@ -71,15 +71,15 @@ def list_runs(root: Path, *, name: str | None = None, tags: dict[str, str] | Non
             continue
         seen.add(key)
         try:
-            summary = json.loads((folder / "summary.json").read_text())
-        except (OSError, json.JSONDecodeError):
+            summary: Summary | None = read_summary_bytes((folder / "summary.json").read_bytes())
+        except (OSError, msgspec.DecodeError):  # unreadable, or not a summary at all
             summary = None
-        found.append(RunEntry(folder=folder, summary=summary if isinstance(summary, dict) else None))
+        found.append(RunEntry(folder=folder, summary=summary))
     if name:
         found = [e for e in found if name in e.name]
-    for key, value in (tags or {}).items():
-        found = [e for e in found if e.tags.get(key) == value]
-    found.sort(key=lambda e: (e.summary or {}).get("started_at", ""), reverse=True)
+    for tag, value in (tags or {}).items():
+        found = [e for e in found if e.tags.get(tag) == value]
+    found.sort(key=lambda e: e.summary.started_at if e.summary is not None else "", reverse=True)
     return found[:limit] if limit is not None else found
 
 
@@ -111,28 +111,24 @@ def runs_table(root: Path, *, name: str | None = None, tags: dict[str, str] | No
         if summary is None:
             table.add_row(folder.name, "unreadable summary.json", *[""] * 9, where)
             continue
-        dispatch = summary.get("dispatch") or {}
-        best = ranked(summary)[0] if summary.get("pipelines") else ("-", {})
-        best_name, figures = best
-        metrics = figures.get("metrics") or {}
-        metric = next(iter(metrics.items()), None)
+        dispatch = summary.dispatch
+        best_name, figures = ranked(summary)[0] if summary.pipelines else ("-", None)
+        metric = next(iter(figures.metrics.items()), None) if figures is not None else None
         table.add_row(
-            entry.name, str(summary.get("started_at", "")), str(dispatch.get("events_sent", "")),
-            f"{dispatch.get('achieved_rate') or 0:.1f}", best_name,
-            str((figures.get("latency_ms") or {}).get("p99", "-")),
+            entry.name, summary.started_at, str(dispatch.events_sent),
+            f"{dispatch.achieved_rate or 0:.1f}", best_name,
+            "-" if figures is None or figures.latency_ms.p99 is None else str(figures.latency_ms.p99),
             f"{metric[0]} {metric[1]:.3f}" if metric and metric[1] is not None else "-",
-            str((figures.get("status") or {}).get("missing", "-")),
+            str(figures.status.missing) if figures is not None else "-",
             *_verdicts(summary),
             " ".join(f"{k}={v}" for k, v in entry.tags.items()), where)
     return table
 
 
-def _verdicts(summary: dict[str, Any]) -> tuple[str, str]:
+def _verdicts(summary: Summary) -> tuple[str, str]:
     """The passed and valid columns: "yes"/"no" for a complete run; for any other
     its outcome (interrupted, failed, running), never a verdict it was not given."""
     outcome = outcome_of(summary)
     if outcome is not Outcome.COMPLETE:
         return str(outcome), "not judged"
-    validity = summary.get("validity") or {}
-    return ("yes" if summary.get("passed") else "no",
-            "yes" if validity.get("valid", True) else "no")
+    return ("yes" if summary.passed else "no", "yes" if summary.validity.valid else "no")

@@ -1,7 +1,7 @@
 """Thresholds: pass/fail rules on a run's figures (``[thresholds]`` in a scenario).
 
 Owns parsing ``"latency.p99" = "< 100ms"`` into a :class:`Threshold` and
-evaluating rules against ``summary.json``: each pipeline rule once per
+evaluating rules against a run's summary (:class:`~ppipe_stream.results_model.Summary`): each pipeline rule once per
 pipeline, each dispatch rule once (pipeline ``null``). A figure that could not
 be measured (no answers, a metric not computed) fails its rule.
 
@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from ..results_model import UNSET, LatencySplit, PipelineFigures, SplitPart, Summary, to_summary
 from .metrics import ALIASES, resolve_metric, river_metric_names
 
 __all__ = ["Threshold", "evaluate", "figure_names", "parse_threshold"]
@@ -128,31 +129,33 @@ def _kind(key: str) -> str:
     raise ValueError(f"unknown {what} {key!r}{hint}")
 
 
-def _figure(rule: Threshold, figures: dict[str, Any], summary: dict[str, Any]) -> Any:
+def _figure(rule: Threshold, figures: PipelineFigures, summary: Summary) -> Any:
     key = rule.figure
     if key.startswith("dispatch."):
-        dispatch = summary.get("dispatch") or {}
+        dispatch = summary.dispatch
         if key.startswith("dispatch.lag."):
-            return (dispatch.get("lag_ms") or {}).get(key.rsplit(".", 1)[1])
-        return dispatch.get(key.split(".", 1)[1])
+            return getattr(dispatch.lag_ms, key.rsplit(".", 1)[1])
+        value = getattr(dispatch, key.split(".", 1)[1])
+        return None if value is UNSET else value
     if key.startswith("latency."):
-        return (figures.get("latency_ms") or {}).get(key.split(".", 1)[1])
+        return getattr(figures.latency_ms, key.split(".", 1)[1])
     if key.startswith("latency_split."):
         _, part, q = key.split(".")
-        return ((figures.get("latency_split_ms") or {}).get(part) or {}).get(q)
+        split = figures.latency_split_ms if isinstance(figures.latency_split_ms, LatencySplit) else None
+        return getattr(getattr(split, part) if split is not None else SplitPart(), q)
     if key.startswith("status."):
-        return (figures.get("status") or {}).get(key.split(".", 1)[1])
+        return getattr(figures.status, key.split(".", 1)[1])
     if key in _RATIOS or key == "missing_ratio":
-        if key in figures:
-            return figures[key]
-        events = figures.get("events") or 0
-        count = (figures.get("status") or {}).get(key[: -len("_ratio")])
+        if key == "missing_ratio" and figures.missing_ratio is not UNSET:
+            return figures.missing_ratio
+        events = figures.events or 0
+        count = getattr(figures.status, key[: -len("_ratio")])
         return count / events if events and count is not None else None
     if key == "throughput":
-        return figures.get("throughput_eps")
+        return figures.throughput_eps
     if key in _COUNTS:
-        return figures.get(key)
-    metrics = figures.get("metrics") or {}
+        return getattr(figures, key)
+    metrics = figures.metrics
     if key in metrics:
         return metrics[key]
     wanted = resolve_metric(key)
@@ -162,9 +165,11 @@ def _figure(rule: Threshold, figures: dict[str, Any], summary: dict[str, Any]) -
     return None
 
 
-def settled_failures(thresholds: dict[str, str], summary: dict[str, Any]) -> list[dict[str, Any]]:
+def settled_failures(thresholds: dict[str, str],
+                     summary: Summary | dict[str, Any]) -> list[dict[str, Any]]:
     """Rules already failed for good mid-run: counts (``status.*``) and ``latency.max``
     only grow, so once over an upper bound they can no longer pass."""
+    summary = to_summary(summary)
     final = []
     for result, key in zip(evaluate(thresholds, summary), _keys_per_result(thresholds, summary)):
         rule = parse_threshold(key, thresholds[key])
@@ -174,21 +179,24 @@ def settled_failures(thresholds: dict[str, str], summary: dict[str, Any]) -> lis
     return final
 
 
-def _keys_per_result(thresholds: dict[str, str], summary: dict[str, Any]) -> list[str]:
+def _keys_per_result(thresholds: dict[str, str], summary: Summary) -> list[str]:
     keys = []
     for key in thresholds:
-        count = 1 if key.startswith("dispatch.") else len(summary.get("pipelines") or {})
+        count = 1 if key.startswith("dispatch.") else len(summary.pipelines)
         keys += [key] * count
     return keys
 
 
-def evaluate(thresholds: dict[str, str], summary: dict[str, Any]) -> list[dict[str, Any]]:
+def evaluate(thresholds: dict[str, str], summary: Summary | dict[str, Any]) -> list[dict[str, Any]]:
     """One result ``{"expr", "pipeline", "value", "ok"}`` per rule per pipeline
-    (dispatch rules once, pipeline None); an unmeasured figure fails its rule."""
-    results = []
+    (dispatch rules once, pipeline None); an unmeasured figure fails its rule.
+    ``summary``: a :class:`~ppipe_stream.results_model.Summary` (plain data is converted)."""
+    summary = to_summary(summary)
+    results: list[dict[str, Any]] = []
     for key, expr in thresholds.items():
         rule = parse_threshold(key, expr)
-        targets = [(None, {})] if rule.dispatch else list((summary.get("pipelines") or {}).items())
+        targets: list[tuple[str | None, PipelineFigures]] = (
+            [(None, PipelineFigures())] if rule.dispatch else list(summary.pipelines.items()))
         for pipeline, figures in targets:
             value = _figure(rule, figures, summary)
             ok = isinstance(value, int | float) and not isinstance(value, bool) \
