@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -34,6 +34,9 @@ from .scenario.faults import (
     NetworkFault,
     PauseFault,
 )
+
+if TYPE_CHECKING:
+    from .runtime.base import Runner
 
 __all__ = ["FaultInjector", "RowCorruptor", "netem_available"]
 
@@ -108,7 +111,7 @@ def netem_available() -> bool:
 class FaultInjector:
     """Carries out the faults at their times; start with ``tg.start_soon(injector.run, clock)``."""
 
-    def __init__(self, faults: list[Any], *, runners: dict[str, Any], broker: Any,
+    def __init__(self, faults: list[Any], *, runners: dict[str, Runner], broker: Any,
                  incidents: IncidentLog, corruptor: RowCorruptor | None,
                  watch: Any = None) -> None:
         self.faults = sorted(faults, key=lambda f: float(f.at))
