@@ -7,9 +7,9 @@ no-new-privileges, pids/memory/CPU limits, no Docker socket), streaming their
 logs into the run folder, reading their state (exit code, OOM kill, restarts)
 and stats, and removing them. Every object carries ``ppipe.run`` labels. For
 fault injection it kills, pauses and resumes containers, and degrades their
-network from the host, inside each container's network namespace (netem delay
-and loss where the kernel has it; loss alone by an iptables random match
-otherwise).
+network from the host, inside each container's network namespace
+(``netns.py``: netem delay and loss where the kernel has it; loss alone by an
+iptables random match otherwise).
 
 The Docker SDK blocks; every public coroutine here runs it in a worker thread.
 Engine errors are caught by name (``engine.py``'s ``engine_errors``, ``stream_errors``):
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ from ..errors import PipelineError, RunError
 from ..incidents import IncidentKind, IncidentLog
 from ..procutil import tail_lines
 from ..scenario.model import DockerPipeline
+from . import netns
 from .base import ReplicaState, ReplicaStatus, Resources, RunnerStatus
 from .engine import ContainerState, docker_client, engine_errors, stream_errors
 from .sandbox import LABEL_ROLE, LABEL_RUN
@@ -86,7 +86,7 @@ class DockerRunner:
         self._stats: dict[int, tuple[float, float]] = {}
         self._ooms: set[str] = set()  # container ids the engine reported an OOM kill for
         self._events: Any = None
-        self._degraded: list[tuple[int, str]] = []  # (container pid, "netem" | "iptables")
+        self._degraded: list[netns.Degradation] = []  # what to undo, per namespace
         self._early_exits: list[int | None] = []  # exit codes of replicas that ended on their own
         self._dropped: Counter[str] = Counter()  # engine errors dropped, by kind
         self.image: str | None = None
@@ -350,30 +350,13 @@ class DockerRunner:
             pid = container.attrs.get("State", {}).get("Pid")
             if not pid:
                 continue
-            if use_netem:
-                args = ["tc", "qdisc", "add", "dev", "eth0", "root", "netem"]
-                if delay is not None:
-                    args += ["delay", f"{float(delay) * 1000:.3f}ms"]
-                if loss:
-                    args += ["loss", f"{loss * 100:.4f}%"]
-                _in_netns(pid, args)
-                self._degraded.append((pid, "netem"))
-            else:
-                for chain in ("INPUT", "OUTPUT"):
-                    _in_netns(pid, ["iptables", "-I", chain, "-m", "statistic", "--mode", "random",
-                                    "--probability", f"{loss:.6f}", "-j", "DROP"])
-                self._degraded.append((pid, f"iptables:{loss:.6f}"))
+            self._degraded.append(netns.degrade(pid, delay=delay, loss=loss, use_netem=use_netem))
             log.warning("fault.network", pipeline=self.name, pid=pid, delay=str(delay), loss=loss)
 
     def restore_network(self) -> None:
-        for pid, how in self._degraded:
+        for done in self._degraded:
             try:
-                if how == "netem":
-                    _in_netns(pid, ["tc", "qdisc", "del", "dev", "eth0", "root"])
-                else:
-                    for chain in ("INPUT", "OUTPUT"):
-                        _in_netns(pid, ["iptables", "-D", chain, "-m", "statistic", "--mode", "random",
-                                        "--probability", how.split(":", 1)[1], "-j", "DROP"])
+                netns.restore(done)
             except RunError as exc:  # the container is gone: so is its namespace
                 log.info("fault.network_restore_skipped", pipeline=self.name, error=str(exc))
         self._degraded.clear()
@@ -433,11 +416,3 @@ _REPLICA_STATE = {
     ContainerState.RESTARTING: ReplicaState.RESTARTING,
     ContainerState.REMOVING: ReplicaState.STOPPED,
 }
-
-
-def _in_netns(pid: int, args: list[str]) -> None:
-    """Run ``args`` inside the network namespace of process ``pid`` (needs root)."""
-    result = subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RunError(f"{' '.join(args[:3])} in the container's network failed: "
-                       f"{(result.stderr or result.stdout).strip()}")
