@@ -27,6 +27,8 @@ from .datasets import Row
 from .errors import RunError
 from .incidents import IncidentKind, IncidentLog
 from .scenario.faults import (
+    BROKER_FAULTS,
+    PIPELINE_FAULTS,
     BrokerRestartFault,
     BrokerStopFault,
     CorruptFault,
@@ -133,7 +135,7 @@ class FaultInjector:
         _, start_mono = clock
         delay = (start_mono + int(float(fault.at) * 1e9) - time.perf_counter_ns()) / 1e9
         await anyio.sleep(max(delay, 0))
-        if isinstance(fault, (BrokerRestartFault, BrokerStopFault)):
+        if isinstance(fault, BROKER_FAULTS):
             async with self._broker_lock:  # a node still coming back is not crashed again
                 await self._apply(index, fault)
         else:
@@ -205,9 +207,9 @@ class FaultInjector:
 
 
 def _target(fault: Any) -> str:
-    if hasattr(fault, "pipeline"):
+    if isinstance(fault, PIPELINE_FAULTS):
         return fault.pipeline
-    if isinstance(fault, (BrokerRestartFault, BrokerStopFault)):
+    if isinstance(fault, BROKER_FAULTS):
         return f"broker node {fault.node}"
     return "rows"
 
