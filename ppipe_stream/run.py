@@ -47,8 +47,7 @@ from .output_reader import READY_COMMAND_ID, OutputReader
 from .proctor import Proctor
 from .resources import TreeSampler
 from .results import RunFolder, iso_utc
-from .runtime import ExternalRunner, ProcessRunner
-from .runtime.base import Runner
+from .runtime import ExternalRunner, ProcessRunner, Runner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, ReplayLoad, dump_scenario
 from .scenario.faults import CorruptFault, NetworkFault
 from .schedule import build_schedule

@@ -179,3 +179,32 @@ def test_docker_catches_only_engine_errors(tmp_path):
     runner._containers.append(Broken([]))
     with pytest.raises(KeyError):
         runner.poll()
+
+
+@pytest.mark.parametrize("use_netem", [True, False])
+def test_a_network_fault_is_undone_exactly(monkeypatch, use_netem):
+    from ppipe_stream.runtime import netns
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(netns, "_in_netns", lambda pid, args: ran.append([str(pid), *args]))
+    done = netns.degrade(42, delay=0.05 if use_netem else None, loss=0.25, use_netem=use_netem)
+    applied = list(ran)
+    ran.clear()
+    netns.restore(done)
+    if use_netem:
+        assert applied == [["42", "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
+                            "delay", "50.000ms", "loss", "25.0000%"]]
+        assert ran == [["42", "tc", "qdisc", "del", "dev", "eth0", "root"]]
+    else:
+        assert [a[:3] for a in applied] == [["42", "iptables", "-I"]] * 2
+        assert [r[3:] for r in ran] == [a[3:] for a in applied]  # the same rules, deleted
+        assert "0.250000" in applied[0]
+
+
+def test_process_and_external_refuse_network_faults(tmp_path):
+    from ppipe_stream.errors import RunError
+
+    for runner in (_process(tmp_path, ["true"]), _external(tmp_path)):
+        with pytest.raises(RunError, match="docker"):
+            runner.degrade_network(None, 0.5)
+        runner.restore_network()
