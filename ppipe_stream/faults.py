@@ -68,7 +68,7 @@ class RowCorruptor:
     def __iter__(self) -> Iterator[Row]:
         for k, row in enumerate(self._dataset):
             now = self._offset_ns()
-            for f, (fault, (start, end)) in enumerate(zip(self._faults, self._windows)):
+            for f, (fault, (start, end)) in enumerate(zip(self._faults, self._windows, strict=True)):
                 if now >= start and (end is None or now < end) and self._chosen(f, k, fault.fraction):
                     row = row._replace(features=self._spoil(row.features, fault, f, k), spoiled=True)
                     self.corrupted[f] += 1

@@ -62,7 +62,6 @@ class _Seen(msgspec.Struct, frozen=True, kw_only=True):
     final: bool = False  # ended for good: not read again
 
 
-
 class DockerRunner:
     """Runs one pipeline's replicas as containers on the sandbox network (a :class:`~.base.Runner`)."""
 

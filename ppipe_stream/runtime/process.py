@@ -5,8 +5,9 @@ into the run folder (``pipeline-<name>[-<replica>].log``), noticing the moment
 one exits on its own (:meth:`ProcessRunner.supervise` waits on each) and
 starting it again when the pipeline's ``restart`` policy says so, freezing
 (SIGSTOP/SIGCONT) and killing replicas for fault injection, and stopping them
-all at the end (SIGTERM, then SIGKILL). It does not know about Kafka or scoring. Processes run in their own session so that a
-Ctrl+C in the terminal reaches the harness, which then stops them in order.
+all at the end (SIGTERM, then SIGKILL). It does not know about Kafka or scoring.
+Processes run in their own session so that a Ctrl+C in the terminal reaches the
+harness, which then stops them in order.
 """
 
 from __future__ import annotations
