@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -27,6 +27,8 @@ from .datasets import Row
 from .errors import RunError
 from .incidents import IncidentKind, IncidentLog
 from .scenario.faults import (
+    BROKER_FAULTS,
+    PIPELINE_FAULTS,
     BrokerRestartFault,
     BrokerStopFault,
     CorruptFault,
@@ -34,6 +36,9 @@ from .scenario.faults import (
     NetworkFault,
     PauseFault,
 )
+
+if TYPE_CHECKING:
+    from .runtime.base import Runner
 
 __all__ = ["FaultInjector", "RowCorruptor", "netem_available"]
 
@@ -63,7 +68,7 @@ class RowCorruptor:
     def __iter__(self) -> Iterator[Row]:
         for k, row in enumerate(self._dataset):
             now = self._offset_ns()
-            for f, (fault, (start, end)) in enumerate(zip(self._faults, self._windows)):
+            for f, (fault, (start, end)) in enumerate(zip(self._faults, self._windows, strict=True)):
                 if now >= start and (end is None or now < end) and self._chosen(f, k, fault.fraction):
                     row = row._replace(features=self._spoil(row.features, fault, f, k), spoiled=True)
                     self.corrupted[f] += 1
@@ -108,7 +113,7 @@ def netem_available() -> bool:
 class FaultInjector:
     """Carries out the faults at their times; start with ``tg.start_soon(injector.run, clock)``."""
 
-    def __init__(self, faults: list[Any], *, runners: dict[str, Any], broker: Any,
+    def __init__(self, faults: list[Any], *, runners: dict[str, Runner], broker: Any,
                  incidents: IncidentLog, corruptor: RowCorruptor | None,
                  watch: Any = None) -> None:
         self.faults = sorted(faults, key=lambda f: float(f.at))
@@ -130,7 +135,7 @@ class FaultInjector:
         _, start_mono = clock
         delay = (start_mono + int(float(fault.at) * 1e9) - time.perf_counter_ns()) / 1e9
         await anyio.sleep(max(delay, 0))
-        if isinstance(fault, (BrokerRestartFault, BrokerStopFault)):
+        if isinstance(fault, BROKER_FAULTS):
             async with self._broker_lock:  # a node still coming back is not crashed again
                 await self._apply(index, fault)
         else:
@@ -202,9 +207,9 @@ class FaultInjector:
 
 
 def _target(fault: Any) -> str:
-    if hasattr(fault, "pipeline"):
+    if isinstance(fault, PIPELINE_FAULTS):
         return fault.pipeline
-    if isinstance(fault, (BrokerRestartFault, BrokerStopFault)):
+    if isinstance(fault, BROKER_FAULTS):
         return f"broker node {fault.node}"
     return "rows"
 

@@ -48,7 +48,7 @@ from .proctor import Proctor
 from .resources import TreeSampler
 from .results import RunFolder, iso_utc
 from .results_model import BrokerFigures, DispatchFigures, HarnessFigures, LagFigures, Summary
-from .runtime import ExternalRunner, ProcessRunner
+from .runtime import ExternalRunner, ProcessRunner, Runner
 from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, dump_scenario
 from .scenario.faults import CorruptFault, NetworkFault
 from .scoring import HlogFiles, Scorer, ScoringConfig, make_metrics
@@ -144,7 +144,7 @@ class _Run:
         self.broker_kind = _planned_broker(self.scenario)  # named even if the run fails first
         self.broker_started = False
         self.bootstrap = self.scenario.kafka.bootstrap
-        self.runners: list[ProcessRunner] = []
+        self.runners: list[Runner] = []
         self.scorer: Scorer | None = None
         self.dispatcher: Dispatch | None = None
         self.started_ns = time.time_ns()
@@ -333,8 +333,7 @@ class _Run:
             stack.push_async_callback(self._shielded, reader.stop)
             await self._start_pipelines(stack)
             for runner in self.runners:
-                if hasattr(runner, "supervise"):
-                    tg.start_soon(runner.supervise)
+                tg.start_soon(runner.supervise)
             self.view.state = RunState.READY
             self._emit()
             await self._wait_ready(reader, producer)
@@ -425,7 +424,7 @@ class _Run:
             self.runners.append(runner)
             stack.push_async_callback(self._shielded, runner.stop)
 
-    def _runner(self, spec: Any, env: dict[str, str]) -> Any:
+    def _runner(self, spec: Any, env: dict[str, str]) -> Runner:
         if isinstance(spec, DockerPipeline):
             from .runtime.docker import DockerRunner
 
@@ -440,7 +439,7 @@ class _Run:
     async def _wait_ready(self, reader: OutputReader, producer: AIOKafkaProducer) -> None:
         """Ping every pipeline on the control topic; it is ready once it replies
         (the SDK replies only after its input partitions are assigned)."""
-        timeout = max([READY_TIMEOUT_S, *(getattr(r, "ready_timeout", 0) for r in self.runners)])
+        timeout = max([READY_TIMEOUT_S, *(r.ready_timeout for r in self.runners)])
         deadline = time.monotonic() + timeout
         command = protocol.Command(command_id=READY_COMMAND_ID, command="ping",
                                    deadline_ns=time.time_ns() + int(timeout * 1e9))
@@ -454,7 +453,7 @@ class _Run:
                 for runner in self.runners:
                     await runner.apoll()
                     if runner.running == 0:
-                        code = runner.status()["exit_code"]
+                        code = runner.status().exit_code
                         raise PipelineError(
                             runner.name, f"exited before it was ready (exit code {code}); "
                             f"last output:\n{runner.last_lines()}", exit_code=code,
@@ -569,9 +568,9 @@ class _Run:
         window_ns = self.scenario.scoring.window.ns
         outages = self.incidents.outages()
         for row in advance.timeline_rows:
-            sample = stats.get(row["pipeline"]) or {}
-            row["cpu_percent"] = sample.get("cpu_percent")
-            row["memory_mib"] = sample.get("memory_mib")
+            sample = stats.get(row["pipeline"])
+            row["cpu_percent"] = sample.cpu_percent if sample is not None else None
+            row["memory_mib"] = sample.memory_mib if sample is not None else None
             for who, use in (("harness", harness), ("broker", broker)):
                 row[f"{who}_cpu_percent"] = use.get("cpu_percent")
                 row[f"{who}_memory_mib"] = use.get("memory_mib")
@@ -599,7 +598,8 @@ class _Run:
             target_rate=stats.target_rate if stats else None,
             achieved_rate=round(stats.achieved_rate, 1) if stats else None,
             lag_p99_ms=lag_p99,
-            pipelines=self.view.pipelines or {}, resources={r.name: r.stats() for r in self.runners},
+            pipelines=self.view.pipelines or {},
+            resources={r.name: None if (use := r.stats()) is None else use.to_dict() for r in self.runners},
             incidents=self.incidents.recent(), dropped=stats.dropped if stats else 0,
             loop_lateness_p99_ms=lateness.p99_ms,
             invalid=schedule_verdict(self.scenario.validity, dispatch,
@@ -653,7 +653,7 @@ class _Run:
             commands = self.proctor.summary()
         containers: dict[str, Any] = {}
         for runner in self.runners:
-            status = runner.status()
+            status = runner.status().to_summary()
             if self.hang_watch is not None:
                 status.update(self.hang_watch.summary(runner.name))
             containers[runner.name] = status

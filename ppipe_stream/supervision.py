@@ -14,11 +14,14 @@ the figures are the scorer's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from .incidents import IncidentKind, IncidentLog
+
+if TYPE_CHECKING:
+    from .runtime.base import Runner
 
 __all__ = ["HangWatch"]
 
@@ -28,7 +31,7 @@ log = structlog.get_logger(__name__)
 class HangWatch:
     """Checks every pipeline for hangs; call :meth:`check` a few times a second."""
 
-    def __init__(self, specs: list[Any], *, scorer: Any, runners: dict[str, Any],
+    def __init__(self, specs: list[Any], *, scorer: Any, runners: dict[str, Runner],
                  incidents: IncidentLog, start_ns: int) -> None:
         self._specs = specs
         self._scorer = scorer

@@ -7,30 +7,38 @@ no-new-privileges, pids/memory/CPU limits, no Docker socket), streaming their
 logs into the run folder, reading their state (exit code, OOM kill, restarts)
 and stats, and removing them. Every object carries ``ppipe.run`` labels. For
 fault injection it kills, pauses and resumes containers, and degrades their
-network from the host, inside each container's network namespace (netem delay
-and loss where the kernel has it; loss alone by an iptables random match
-otherwise).
+network from the host, inside each container's network namespace
+(``netns.py``: netem delay and loss where the kernel has it; loss alone by an
+iptables random match otherwise).
 
 The Docker SDK blocks; every public coroutine here runs it in a worker thread.
+Engine errors are caught by name (``engine.py``'s ``engine_errors``, ``stream_errors``):
+one that is dropped (a container removed under us, a stream that ends with the
+run) is logged as ``docker.dropped`` and counted by kind in the status's
+``dropped``. Container states are ``engine.ContainerState``s.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import structlog
 
-from ..errors import PipelineError, PpipeError, RunError
-from ..incidents import IncidentKind
+from ..errors import PipelineError, RunError
+from ..incidents import IncidentKind, IncidentLog
 from ..procutil import tail_lines
+from ..scenario.model import DockerPipeline
+from . import netns
+from .base import ReplicaState, ReplicaStatus, Resources, RunnerStatus
+from .engine import ContainerState, docker_client, engine_errors, stream_errors
 from .sandbox import LABEL_ROLE, LABEL_RUN
 from .wheels import fill_wheels
 
@@ -43,39 +51,24 @@ LABEL_PIPELINE = "ppipe.pipeline"
 BASE_IMAGE_ARG = "BASE_IMAGE"
 
 
-def docker_client(pipelines: Sequence[str] = ()):
-    """A Docker client from the environment (DOCKER_HOST), or an error saying why not: a
-    PipelineError naming the first of ``pipelines`` (the ones that need the engine), or a
-    RunError when no pipeline asked (``ppipe clean``)."""
-    import docker
-    import docker.errors
+class _Seen(msgspec.Struct, frozen=True, kw_only=True):
+    """One container as the last poll read it."""
 
-    def no_engine(why: str) -> PpipeError:
-        fix = "start dockerd and set DOCKER_HOST, or give the pipeline runtime = \"process\""
-        if not pipelines:
-            return RunError(f"no Docker engine: {why}; start dockerd and set DOCKER_HOST")
-        more = f" (and {len(pipelines) - 1} more docker pipeline(s))" if len(pipelines) > 1 else ""
-        return PipelineError(pipelines[0], f"runtime docker{more}: no Docker engine: {why}; {fix}")
-
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://") and not Path(host[len("unix://"):]).exists():
-        raise no_engine(f"{host[len('unix://'):]} does not exist")
-    client = None
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-        return client
-    except (docker.errors.DockerException, OSError) as exc:
-        if client is not None:
-            client.close()
-        raise no_engine(f"none reachable at {host} ({exc})") from exc
+    state: ContainerState
+    exit_code: int | None = None
+    oom_killed: bool = False
+    restarts: int = 0
+    early: bool = False  # its last ending was on its own (not the harness's stop)
+    final: bool = False  # ended for good: not read again
 
 
 class DockerRunner:
-    """Runs one pipeline's replicas as containers on the sandbox network."""
+    """Runs one pipeline's replicas as containers on the sandbox network (a :class:`~.base.Runner`)."""
 
-    def __init__(self, spec: Any, *, client, env: dict[str, str], run_dir: Path, base_dir: Path,
-                 run_id: str, network: str, base_image: str) -> None:
+    ready_timeout = 0.0  # the run's default readiness wait
+
+    def __init__(self, spec: DockerPipeline, *, client: Any, env: dict[str, str], run_dir: Path,
+                 base_dir: Path, run_id: str, network: str, base_image: str) -> None:
         self.spec = spec
         self.name = spec.name
         self._client = client
@@ -88,14 +81,21 @@ class DockerRunner:
         self._containers: list[Any] = []
         self._log_threads: list[threading.Thread] = []
         self._stopping = False
-        self._state: dict[int, dict[str, Any]] = {}
+        self._seen: dict[int, _Seen] = {}
         self._stats: dict[int, tuple[float, float]] = {}
         self._ooms: set[str] = set()  # container ids the engine reported an OOM kill for
-        self._events = None
-        self._degraded: list[tuple[int, str]] = []  # (container pid, "netem" | "iptables")
+        self._events: Any = None
+        self._degraded: list[netns.Degradation] = []  # what to undo, per namespace
         self._early_exits: list[int | None] = []  # exit codes of replicas that ended on their own
+        self._dropped: Counter[str] = Counter()  # engine errors dropped, by kind
         self.image: str | None = None
-        self.incidents: Any = None  # the run's IncidentLog, set by the run
+        self.incidents: IncidentLog | None = None  # the run's, set by the run
+
+    def _drop(self, kind: str, exc: BaseException) -> None:
+        """Count and log an engine error this runner goes on without."""
+        self._dropped[kind] += 1
+        log.info("docker.dropped", pipeline=self.name, kind=kind, error=type(exc).__name__,
+                 detail=str(exc), count=self._dropped[kind])
 
     def log_path(self, replica: int) -> Path:
         suffix = "" if self.spec.replicas == 1 else f"-{replica}"
@@ -110,7 +110,7 @@ class DockerRunner:
         threading.Thread(target=self._watch_events, name=f"events-{self.name}", daemon=True).start()
         spec = self.spec
         for replica in range(spec.replicas):
-            restart = {"Name": spec.restart}
+            restart: dict[str, Any] = {"Name": spec.restart}
             if spec.restart == "on-failure":
                 restart["MaximumRetryCount"] = spec.max_restarts
             try:
@@ -126,7 +126,7 @@ class DockerRunner:
                     nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
                     restart_policy=restart)
                 container.start()
-            except Exception as exc:  # docker.errors.* : report as a pipeline that cannot start
+            except engine_errors() as exc:  # report as a pipeline that cannot start
                 raise PipelineError(self.name, f"cannot start its container: {exc}") from exc
             self._containers.append(container)
             thread = threading.Thread(target=self._stream_logs, args=(container, replica),
@@ -165,8 +165,8 @@ class DockerRunner:
                 elif action == "restart":
                     self.incidents.record(IncidentKind.PIPELINE_RESTART, self.name,
                                           f"replica {replica} restarted by the engine", at_ns=when)
-        except Exception:  # noqa: BLE001 - the stream closes when the run stops
-            return
+        except stream_errors() as exc:  # the stream is cut off when the run stops
+            self._drop("events", exc)
 
     def _image(self) -> str:
         import docker.errors
@@ -179,6 +179,7 @@ class DockerRunner:
                 raise PipelineError(self.name, f"image {spec.image!r} not found; build or pull it "
                                     "first, or give `build`") from exc
             return spec.image
+        assert spec.build is not None  # the scenario gives an image or a build
         context = (self._base_dir / spec.build).resolve()
         if not (context / (spec.dockerfile or "Dockerfile")).is_file():
             raise PipelineError(self.name, f"no Dockerfile in {context}")
@@ -197,62 +198,84 @@ class DockerRunner:
         log.info("pipeline.built", pipeline=self.name, image=tag)
         return tag
 
-    def _stream_logs(self, container, replica: int) -> None:
+    def _stream_logs(self, container: Any, replica: int) -> None:
         with open(self.log_path(replica), "ab") as out:
             try:
                 for chunk in container.logs(stream=True, follow=True):
                     out.write(chunk)
                     out.flush()
-            except Exception:  # noqa: BLE001 - the container went away: the log simply ends
-                pass
+            except stream_errors() as exc:  # the container went away: the log simply ends
+                self._drop("logs", exc)
 
-    def poll(self) -> list[dict[str, Any]]:
-        """Containers that stopped on their own since the last poll."""
-        new = []
+    def poll(self) -> RunnerStatus:
+        """Read every container's state; note (and log) the ones that stopped on their own
+        since the last poll, and restarts by the engine; return the status."""
         for replica, container in enumerate(self._containers):
-            if replica in self._state and self._state[replica].get("final"):
+            before = self._seen.get(replica)
+            if before is not None and before.final:
                 continue
             try:
                 container.reload()
-            except Exception:  # noqa: BLE001 - removed under us
+            except engine_errors() as exc:  # removed under us
+                self._drop("reload", exc)
                 continue
             state = container.attrs.get("State", {})
-            info = {"status": state.get("Status"), "exit_code": state.get("ExitCode"),
-                    "oom_killed": bool(state.get("OOMKilled")) or container.id in self._ooms
-                    or bool(self._state.get(replica, {}).get("oom_killed")),
-                    "restarts": int(container.attrs.get("RestartCount", 0))}
-            before = self._state.get(replica, {})
-            if info["status"] in ("exited", "dead") and not self._stopping:
-                if before.get("status") not in ("exited", "dead"):  # newly ended
-                    self._early_exits.append(info["exit_code"])
-                    new.append({"replica": replica, **info})
+            now = ContainerState.read(state.get("Status"))
+            code = state.get("ExitCode")
+            oom = (bool(state.get("OOMKilled")) or container.id in self._ooms
+                   or (before is not None and before.oom_killed))
+            restarts = int(container.attrs.get("RestartCount", 0))
+            newly_ended = now.ended and (before is None or not before.state.ended)
+            early = (not self._stopping) if newly_ended else (now.ended and before is not None
+                                                               and before.early)
+            final = before.final if before is not None else False
+            if now.ended and not self._stopping:
+                if newly_ended:
+                    self._early_exits.append(code)
                     log.warning("pipeline.exited_early", pipeline=self.name, replica=replica,
-                                exit_code=info["exit_code"], oom_killed=info["oom_killed"])
+                                exit_code=code, oom_killed=oom)
                 # with a restart policy the engine may start it again: keep watching it
-                info["final"] = self.spec.restart == "no"
-            if info["restarts"] > before.get("restarts", 0):
+                final = self.spec.restart == "no"
+            if restarts > (before.restarts if before is not None else 0):
                 log.warning("pipeline.restarted", pipeline=self.name, replica=replica,
-                            restarts=info["restarts"])
-            self._state[replica] = {**before, **info}
-        return new
+                            restarts=restarts)
+            last_code = before.exit_code if before is not None else None
+            self._seen[replica] = _Seen(state=now, exit_code=code if now.ended else last_code,
+                                        oom_killed=oom, restarts=restarts, early=early, final=final)
+        return self.status()
 
-    async def apoll(self) -> list[dict[str, Any]]:
+    async def apoll(self) -> RunnerStatus:
         return await anyio.to_thread.run_sync(self.poll)
+
+    async def supervise(self) -> None:
+        """Nothing to wait on: the engine applies the restart policy, and its event
+        stream (followed since start) reports exits and restarts as they happen."""
 
     @property
     def running(self) -> int:
         return sum(1 for r in range(len(self._containers))
-                   if self._state.get(r, {}).get("status") not in ("exited", "dead"))
+                   if not (r in self._seen and self._seen[r].state.ended))
 
-    def stats(self) -> dict[str, float] | None:
+    def status(self) -> RunnerStatus:
+        """Each container as the last poll read it: restarts, OOM kills, the exit code of
+        the first replica that ended on its own, and the engine errors dropped."""
+        seen = [self._seen.get(r) for r in range(len(self._containers))]
+        return RunnerStatus(
+            name=self.name, replicas=tuple(_replica_status(r, s) for r, s in enumerate(seen)),
+            restarts=sum(s.restarts for s in seen if s is not None),
+            oom_killed=any(s.oom_killed for s in seen if s is not None),
+            exit_code=self._early_exits[0] if self._early_exits else None,
+            exited=len(self._early_exits), dropped=dict(self._dropped))
+
+    def stats(self) -> Resources | None:
         """Latest CPU % (100 = one core) and memory MiB, summed over replicas."""
         samples = list(self._stats.values())
         if not samples:
             return None
-        return {"cpu_percent": round(sum(s[0] for s in samples), 1),
-                "memory_mib": round(sum(s[1] for s in samples), 1)}
+        return Resources(cpu_percent=round(sum(s[0] for s in samples), 1),
+                         memory_mib=round(sum(s[1] for s in samples), 1))
 
-    def _sample_stats(self, container, replica: int) -> None:
+    def _sample_stats(self, container: Any, replica: int) -> None:
         """Follow the engine's stats stream (one sample a second) until the container ends."""
         try:
             for sample in container.stats(stream=True, decode=True):
@@ -266,8 +289,8 @@ class DockerRunner:
                 cpu = delta / system * cpus * 100 if system > 0 and delta > 0 else 0.0
                 mem = sample.get("memory_stats", {}).get("usage", 0) / 2**20
                 self._stats[replica] = (cpu, mem)
-        except Exception:  # noqa: BLE001 - the container went away: no more samples
-            return
+        except stream_errors() as exc:  # the container went away: no more samples
+            self._drop("stats", exc)
 
     def last_lines(self, replica: int = 0, count: int = 10) -> str:
         return tail_lines(self.log_path(replica), count)
@@ -286,7 +309,8 @@ class DockerRunner:
                     pid = container.attrs.get("State", {}).get("Pid")
                     if pid:
                         os.kill(pid, signal.SIGKILL)
-                except Exception as exc:  # noqa: BLE001 - gone already: nothing to kill
+                except engine_errors() + (ProcessLookupError,) as exc:  # gone already: nothing to kill
+                    self._drop("kill", exc)
                     log.info("fault.kill_skipped", pipeline=self.name, error=str(exc))
         await anyio.to_thread.run_sync(blocking)
 
@@ -296,8 +320,8 @@ class DockerRunner:
         for container in self._containers:
             try:
                 container.kill()
-            except Exception:  # noqa: BLE001 - not running
-                pass
+            except engine_errors() as exc:  # not running
+                self._drop("kill_now", exc)
 
     async def pause(self, replica: int | None = None) -> None:
         """Freeze containers (the engine's freezer cgroup): alive, answering nothing."""
@@ -308,8 +332,8 @@ class DockerRunner:
             for container in self._chosen(replica):
                 try:
                     container.unpause()
-                except Exception:  # noqa: BLE001 - not paused (any more)
-                    pass
+                except engine_errors() as exc:  # not paused (any more)
+                    self._drop("unpause", exc)
         await anyio.to_thread.run_sync(blocking)
 
     def degrade_network(self, delay: Any, loss: float) -> None:
@@ -325,30 +349,13 @@ class DockerRunner:
             pid = container.attrs.get("State", {}).get("Pid")
             if not pid:
                 continue
-            if use_netem:
-                args = ["tc", "qdisc", "add", "dev", "eth0", "root", "netem"]
-                if delay is not None:
-                    args += ["delay", f"{float(delay) * 1000:.3f}ms"]
-                if loss:
-                    args += ["loss", f"{loss * 100:.4f}%"]
-                _in_netns(pid, args)
-                self._degraded.append((pid, "netem"))
-            else:
-                for chain in ("INPUT", "OUTPUT"):
-                    _in_netns(pid, ["iptables", "-I", chain, "-m", "statistic", "--mode", "random",
-                                    "--probability", f"{loss:.6f}", "-j", "DROP"])
-                self._degraded.append((pid, f"iptables:{loss:.6f}"))
+            self._degraded.append(netns.degrade(pid, delay=delay, loss=loss, use_netem=use_netem))
             log.warning("fault.network", pipeline=self.name, pid=pid, delay=str(delay), loss=loss)
 
     def restore_network(self) -> None:
-        for pid, how in self._degraded:
+        for done in self._degraded:
             try:
-                if how == "netem":
-                    _in_netns(pid, ["tc", "qdisc", "del", "dev", "eth0", "root"])
-                else:
-                    for chain in ("INPUT", "OUTPUT"):
-                        _in_netns(pid, ["iptables", "-D", chain, "-m", "statistic", "--mode", "random",
-                                        "--probability", how.split(":", 1)[1], "-j", "DROP"])
+                netns.restore(done)
             except RunError as exc:  # the container is gone: so is its namespace
                 log.info("fault.network_restore_skipped", pipeline=self.name, error=str(exc))
         self._degraded.clear()
@@ -362,44 +369,49 @@ class DockerRunner:
         for container in self._containers:  # a paused container cannot be stopped
             try:
                 container.unpause()
-            except Exception:  # noqa: BLE001 - not paused
-                pass
+            except engine_errors() as exc:  # not paused
+                self._drop("unpause", exc)
         for container in self._containers:
             try:
                 container.stop(timeout=int(max(timeout, 1)))
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+            except engine_errors() as exc:  # already gone
+                self._drop("stop", exc)
         self.poll()
         for container in self._containers:
             try:
                 container.remove(force=True)
-            except Exception:  # noqa: BLE001
-                pass
+            except engine_errors() as exc:  # already gone
+                self._drop("remove", exc)
         for thread in self._log_threads:
             thread.join(timeout=2)
         if self._events is not None:
             try:
                 self._events.close()
-            except Exception:  # noqa: BLE001
-                pass
+            except stream_errors() as exc:
+                self._drop("events_close", exc)
         if self.spec.build and self.image:  # built for this run: remove it (layers stay cached)
             try:
                 self._client.images.remove(self.image, force=True, noprune=True)
-            except Exception:  # noqa: BLE001 - in use or gone: `ppipe clean` gets it later
-                pass
-
-    def status(self) -> dict[str, object]:
-        states = list(self._state.values())
-        return {
-            "restarts": sum(s.get("restarts", 0) for s in states),
-            "oom_killed": any(s.get("oom_killed") for s in states),
-            "exit_code": self._early_exits[0] if self._early_exits else None,
-        }
+            except engine_errors() as exc:  # in use or gone: `ppipe clean` gets it later
+                self._drop("image_remove", exc)
 
 
-def _in_netns(pid: int, args: list[str]) -> None:
-    """Run ``args`` inside the network namespace of process ``pid`` (needs root)."""
-    result = subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RunError(f"{' '.join(args[:3])} in the container's network failed: "
-                       f"{(result.stderr or result.stdout).strip()}")
+def _replica_status(replica: int, seen: _Seen | None) -> ReplicaStatus:
+    """A container's engine state as the run's replica state."""
+    if seen is None:
+        return ReplicaStatus(replica=replica, state=ReplicaState.UNKNOWN)
+    if seen.state.ended:
+        state = ReplicaState.EXITED if seen.early else ReplicaState.STOPPED
+    else:
+        state = _REPLICA_STATE.get(seen.state, ReplicaState.UNKNOWN)
+    return ReplicaStatus(replica=replica, state=state, exit_code=seen.exit_code,
+                         restarts=seen.restarts, oom_killed=seen.oom_killed)
+
+
+_REPLICA_STATE = {
+    ContainerState.CREATED: ReplicaState.RUNNING,
+    ContainerState.RUNNING: ReplicaState.RUNNING,
+    ContainerState.PAUSED: ReplicaState.PAUSED,
+    ContainerState.RESTARTING: ReplicaState.RESTARTING,
+    ContainerState.REMOVING: ReplicaState.STOPPED,
+}

@@ -5,8 +5,9 @@ into the run folder (``pipeline-<name>[-<replica>].log``), noticing the moment
 one exits on its own (:meth:`ProcessRunner.supervise` waits on each) and
 starting it again when the pipeline's ``restart`` policy says so, freezing
 (SIGSTOP/SIGCONT) and killing replicas for fault injection, and stopping them
-all at the end (SIGTERM, then SIGKILL). It does not know about Kafka or scoring. Processes run in their own session so that a
-Ctrl+C in the terminal reaches the harness, which then stops them in order.
+all at the end (SIGTERM, then SIGKILL). It does not know about Kafka or scoring.
+Processes run in their own session so that a Ctrl+C in the terminal reaches the
+harness, which then stops them in order.
 """
 
 from __future__ import annotations
@@ -20,29 +21,29 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio
+import msgspec
 import structlog
 from anyio.abc import Process
 
-from ..errors import PipelineError
-from ..incidents import IncidentKind
+from ..errors import PipelineError, RunError
+from ..incidents import IncidentKind, IncidentLog
 from ..procutil import signal_group, tail_lines
 from ..resources import TreeSampler
 from ..scenario.model import ProcessPipeline
+from .base import ReplicaState, ReplicaStatus, Resources, RunnerStatus
 
 __all__ = ["ProcessRunner", "ReplicaExit"]
 
 log = structlog.get_logger(__name__)
 
 
-class ReplicaExit:
+class ReplicaExit(msgspec.Struct, frozen=True):
     """How one replica ended: its index, exit code and whether the harness stopped it."""
 
-    def __init__(self, replica: int, exit_code: int, stopped_by_harness: bool,
-                 process: Any = None) -> None:
-        self.replica = replica
-        self.exit_code = exit_code
-        self.stopped_by_harness = stopped_by_harness
-        self.process = process  # the ended process (a restarted replica has a new one)
+    replica: int
+    exit_code: int
+    stopped_by_harness: bool
+    process: Any = None  # the ended process (a restarted replica has a new one)
 
 
 def resolve_command(command: list[str]) -> list[str]:
@@ -54,7 +55,9 @@ def resolve_command(command: list[str]) -> list[str]:
 
 
 class ProcessRunner:
-    """Runs one pipeline's replicas as child processes."""
+    """Runs one pipeline's replicas as child processes (a :class:`~.base.Runner`)."""
+
+    ready_timeout = 0.0  # the run's default readiness wait
 
     def __init__(self, spec: ProcessPipeline, *, env: dict[str, str], run_dir: Path,
                  base_dir: Path) -> None:
@@ -70,7 +73,8 @@ class ProcessRunner:
         self._restarting: set[int] = set()  # replicas between their exit and their new start
         self.exits: list[ReplicaExit] = []
         self.restarts = 0
-        self.incidents: Any = None  # the run's IncidentLog, set by the run
+        self._restarts: dict[int, int] = {}  # replica -> times started again
+        self.incidents: IncidentLog | None = None  # the run's, set by the run
         self._sampler = TreeSampler(lambda: [p.pid for p in self._processes if p.returncode is None])
 
     def log_path(self, replica: int) -> Path:
@@ -99,15 +103,14 @@ class ProcessRunner:
         log.info("pipeline.started", pipeline=self.name, replica=replica, pid=process.pid)
         return process
 
-    def poll(self) -> list[ReplicaExit]:
-        """Replicas that have exited since the last poll (early exits are the interesting ones)."""
-        new = []
+    def poll(self) -> RunnerStatus:
+        """Note the replicas that exited since the last poll (an early exit is logged and
+        recorded as an incident), and return the status."""
         known = {id(e.process) for e in self.exits}
         for replica, process in enumerate(self._processes):
             if id(process) not in known and process.returncode is not None:
                 ended = ReplicaExit(replica, process.returncode, self._stopping, process)
                 self.exits.append(ended)
-                new.append(ended)
                 if not self._stopping:
                     log.warning("pipeline.exited_early", pipeline=self.name, replica=replica,
                                 exit_code=process.returncode, log=str(self.log_path(replica)))
@@ -115,7 +118,7 @@ class ProcessRunner:
                         self.incidents.record(IncidentKind.PIPELINE_EXIT, self.name,
                                               f"replica {replica} exited with code {process.returncode}",
                                               detected_after_s=0.0)
-        return new
+        return self.status()
 
     async def supervise(self) -> None:
         """Wait on every replica; the moment one ends on its own, report it and start
@@ -144,6 +147,7 @@ class ProcessRunner:
             finally:
                 self._restarting.discard(replica)
             self.restarts += 1
+            self._restarts[replica] = self._restarts.get(replica, 0) + 1
             log.warning("pipeline.restarted", pipeline=self.name, replica=replica, restarts=self.restarts)
             if self.incidents is not None:
                 self.incidents.record(IncidentKind.PIPELINE_RESTART, self.name,
@@ -179,12 +183,21 @@ class ProcessRunner:
                 signal_group(self._processes[index], signal.SIGCONT)
                 self._paused.discard(index)
 
-    async def apoll(self) -> list[ReplicaExit]:
+    def degrade_network(self, delay: Any, loss: float) -> None:
+        """Local processes share the host's network: a network fault needs docker."""
+        raise RunError(f"pipeline {self.name!r}: network faults need runtime = \"docker\"")
+
+    def restore_network(self) -> None:
+        """Nothing was degraded."""
+
+    async def apoll(self) -> RunnerStatus:
         return self.poll()
 
-    def stats(self) -> dict[str, float] | None:
+    def stats(self) -> Resources | None:
         """CPU % (100 = one core) and resident MiB of the replicas and their children."""
-        return self._sampler.sample()
+        sample = self._sampler.sample()
+        return None if sample is None else Resources(cpu_percent=sample["cpu_percent"],
+                                                     memory_mib=sample["memory_mib"])
 
     @property
     def running(self) -> int:
@@ -215,12 +228,26 @@ class ProcessRunner:
             out.close()
         self._logs.clear()
 
-    def status(self) -> dict[str, object]:
-        """results.md's ``container`` entry: restarts, OOM, and the exit code of a
-        replica that ended on its own (None while all ran to the end)."""
+    def status(self) -> RunnerStatus:
+        """Each replica's state, the restarts, and the exit code of the first replica
+        that ended on its own (None while all ran to the end); reads nothing new."""
         early = [e for e in self.exits if not e.stopped_by_harness]
-        return {
-            "restarts": self.restarts,
-            "oom_killed": False,
-            "exit_code": early[0].exit_code if early else None,
-        }
+        return RunnerStatus(
+            name=self.name, replicas=tuple(self._replica_status(k) for k in range(len(self._processes))),
+            restarts=self.restarts, oom_killed=False,
+            exit_code=early[0].exit_code if early else None, exited=len(early))
+
+    def _replica_status(self, replica: int) -> ReplicaStatus:
+        process = self._processes[replica]
+        code = process.returncode
+        if replica in self._restarting:
+            state = ReplicaState.RESTARTING
+        elif code is None:
+            state = ReplicaState.PAUSED if replica in self._paused else ReplicaState.RUNNING
+        else:
+            ended = next((e for e in self.exits if e.process is process), None)
+            by_harness = ended.stopped_by_harness if ended is not None else self._stopping
+            state = ReplicaState.STOPPED if by_harness else ReplicaState.EXITED
+        last = next((e.exit_code for e in reversed(self.exits) if e.replica == replica), None)
+        return ReplicaStatus(replica=replica, state=state, exit_code=code if code is not None else last,
+                             restarts=self._restarts.get(replica, 0))

@@ -20,10 +20,12 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from ..errors import BrokerError, RunError
+from .engine import ContainerState
 
 __all__ = ["SandboxNetwork", "bridge_name", "TANSU_IMAGE", "LABEL_RUN", "LABEL_ROLE", "ensure_tansu_image"]
 
@@ -71,13 +73,13 @@ def ensure_tansu_image(client) -> str:
 class SandboxNetwork:
     """An internal network with a broker container on it; the host is closed to it."""
 
-    def __init__(self, client, run_id: str) -> None:
+    def __init__(self, client: Any, run_id: str) -> None:
         self._client = client
         self.run_id = run_id
         self.name = f"ppipe-{run_id}"[:60]
         self.bridge = bridge_name(run_id)
-        self.network = None
-        self.broker = None
+        self.network: Any = None  # the SDK's Network, once created
+        self.broker: Any = None  # the SDK's Container, once created
         self.broker_ip: str | None = None
         self._firewall: list[list[str]] = []
 
@@ -133,7 +135,7 @@ class SandboxNetwork:
                     return
             except OSError:
                 self.broker.reload()
-                if self.broker.status in ("exited", "dead"):
+                if ContainerState.read(self.broker.status).ended:
                     break
                 time.sleep(0.1)
         logs = self.broker.logs(tail=20).decode(errors="replace") if self.broker else ""

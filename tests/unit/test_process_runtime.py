@@ -29,10 +29,10 @@ async def test_output_and_environment_reach_the_log(tmp_path):
     runner = _runner(tmp_path, ["python", "-c", "import os; print('hello', os.environ['PPIPE_PIPELINE'])"])
     await runner.start()
     with anyio.fail_after(10):
-        while not runner.poll():
+        while runner.poll().exited == 0:
             await anyio.sleep(0.05)
     await runner.stop(timeout=10)
-    assert runner.status()["exit_code"] == 0
+    assert runner.status().exit_code == 0
     assert "hello p" in (tmp_path / "pipeline-p.log").read_text()
 
 
@@ -43,9 +43,9 @@ async def test_early_exit_is_noticed_with_its_code(tmp_path):
     runner = _runner(tmp_path, ["python", "-c", "import sys; print('boom'); sys.exit(7)"])
     await runner.start()
     with anyio.fail_after(10):
-        while not runner.poll():
+        while runner.poll().exited == 0:
             await anyio.sleep(0.05)
-    assert runner.status() == {"restarts": 0, "oom_killed": False, "exit_code": 7}
+    assert runner.status().to_summary() == {"restarts": 0, "oom_killed": False, "exit_code": 7}
     assert "boom" in runner.last_lines()
     await runner.stop()
 
@@ -64,7 +64,7 @@ async def test_stop_terminates_then_kills(tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert runner.status()["exit_code"] is None  # stopped by the harness, not an early exit
+    assert runner.status().exit_code is None  # stopped by the harness, not an early exit
 
 
 @pytest.mark.asyncio
