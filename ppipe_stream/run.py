@@ -255,18 +255,15 @@ class _Run:
 
             self.broker = RestartableKafka(log_dir=self.folder.path)
             stack.push_async_callback(self._in_thread_shielded, self.broker.close, 30.0)
-            began = time.monotonic()
-            await self._step("starting the run's own Apache Kafka",
-                             lambda: anyio.to_thread.run_sync(self.broker.start))
-            self.broker_startup_s = round(time.monotonic() - began, 3)
+            await self._broker_step("starting the run's own Apache Kafka",
+                                    lambda: anyio.to_thread.run_sync(self.broker.start))
             self.broker_kind = BrokerKind.KAFKA
             self.bootstrap = self.broker.bootstrap
             log.info("broker.started", kind=str(self.broker_kind), bootstrap=self.bootstrap)
         elif self.bootstrap == "embedded":
-            began = time.monotonic()
-            broker = await self._step("starting the embedded broker (tansu)", lambda: anyio.to_thread.run_sync(
-                lambda: start_tansu(log_dir=self.folder.path)))
-            self.broker_startup_s = round(time.monotonic() - began, 3)
+            broker = await self._broker_step(
+                "starting the embedded broker (tansu)",
+                lambda: anyio.to_thread.run_sync(lambda: start_tansu(log_dir=self.folder.path)))
             self._tansu = broker
             stack.push_async_callback(self._in_thread_shielded, broker.stop)
             self.broker_kind = BrokerKind.TANSU
@@ -299,10 +296,8 @@ class _Run:
         sandbox = SandboxNetwork(client, self.folder.run_id)
         # even after a second Ctrl+C: a network or firewall rule left behind outlives the run
         stack.push_async_callback(self._in_thread_shielded, sandbox.remove, 15.0, 15.0)
-        began = time.monotonic()
-        await self._step("starting the sandbox network and its broker (tansu)",
-                         lambda: anyio.to_thread.run_sync(sandbox.create))
-        self.broker_startup_s = round(time.monotonic() - began, 3)
+        await self._broker_step("starting the sandbox network and its broker (tansu)",
+                                lambda: anyio.to_thread.run_sync(sandbox.create))
         self._docker, self._sandbox = client, sandbox
         self.broker_kind = BrokerKind.TANSU
         self.bootstrap = sandbox.bootstrap
@@ -605,6 +600,13 @@ class _Run:
             invalid=schedule_verdict(self.scenario.validity, dispatch,
                                      msgspec.convert({"loop_lateness_ms": lateness.summary()},
                                                      HarnessFigures), final=False).reasons)
+
+    async def _broker_step(self, label: str, work: Callable[[], Any]) -> Any:
+        """A :meth:`_step` that starts the run's broker: its time is ``broker.startup_s``."""
+        began = time.monotonic()
+        result = await self._step(label, work)
+        self.broker_startup_s = round(time.monotonic() - began, 3)
+        return result
 
     async def _step(self, label: str, work: Callable[[], Any]) -> Any:
         """Await ``work()`` while the display shows ``label`` and the time elapsed
