@@ -158,8 +158,12 @@ class SandboxNetwork:
                 raise RunError(f"cannot add the sandbox firewall rule: {result.stderr.strip()}")
             self._firewall.append([binary, *rule])
 
-    def remove(self) -> None:
-        """Remove the broker, the network and the firewall rules; idempotent."""
+    def remove(self, timeout: float = 10.0) -> None:
+        """Remove the broker, the network and the firewall rules; idempotent.
+
+        After a second Ctrl+C the runner's own removal may still be under way in
+        another thread: the engine then refuses the network ("active endpoints")
+        until the endpoint is gone, so the removal is tried again until ``timeout``."""
         import docker.errors
 
         try:
@@ -170,18 +174,35 @@ class SandboxNetwork:
                     pass
                 self.broker = None
             if self.network is not None:
-                try:
-                    self.network.reload()  # a pipeline container a hard stop left attached goes first
-                    for container in self.network.containers:
-                        try:
-                            container.remove(force=True)
-                        except docker.errors.NotFound:  # its runner removed it meanwhile
-                            continue
-                    self.network.remove()
-                except docker.errors.NotFound:
-                    pass
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        self._remove_network()
+                        break
+                    except docker.errors.NotFound:
+                        break
+                    except docker.errors.APIError as exc:
+                        if time.monotonic() > deadline:
+                            raise
+                        log.info("sandbox.remove_retry", network=self.name, error=str(exc).splitlines()[0])
+                        time.sleep(0.2)
                 self.network = None
         finally:  # the firewall rules go whatever the engine said
             for binary, *rule in self._firewall:
                 subprocess.run([binary, "-D", *rule], capture_output=True)
             self._firewall.clear()
+
+    def _remove_network(self) -> None:
+        """Force-remove what is still attached (a pipeline container a hard stop
+        left), then the network itself."""
+        import docker.errors
+
+        self.network.reload()
+        for container in self.network.containers:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:  # its runner removed it meanwhile
+                continue
+            except docker.errors.APIError as exc:  # its runner is removing it now (409)
+                log.info("sandbox.container_busy", container=container.name, error=str(exc).splitlines()[0])
+        self.network.remove()
