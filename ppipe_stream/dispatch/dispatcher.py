@@ -41,11 +41,11 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from anyio.abc import TaskStatus
 
-from . import protocol
-from .datasets import DatasetStream, Row
-from .errors import DatasetError, first_leaf
-from .loop_lag import LatenessStats
-from .dispatch_base import DispatchStats, OnSent
+from .. import protocol
+from ..datasets import DatasetStream, Row
+from ..errors import DatasetError, first_leaf
+from ..watch.loop_lag import LatenessStats
+from .base import DispatchStats, OnSent
 from .schedule import Schedule
 
 __all__ = ["Dispatcher", "producer_settings"]

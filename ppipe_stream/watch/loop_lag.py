@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskStatus
 from hdrh.histogram import HdrHistogram
 
-from .hist import MAX_US, new_histogram, quantiles_ms
+from ..scoring.hist import MAX_US, new_histogram, quantiles_ms
 
 __all__ = ["INTERVAL_S", "LatenessStats", "LoopLateness", "lateness_stats"]
 

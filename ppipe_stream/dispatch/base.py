@@ -21,10 +21,10 @@ import msgspec
 import numpy as np
 from anyio.abc import TaskStatus
 
-from .datasets import DatasetStream, open_dataset
-from .hist import decode, encode, merge, new_histogram, quantiles_ms, record_many
-from .loop_lag import LatenessStats
-from .scenario.model import ReplayLoad, Scenario
+from ..datasets import DatasetStream, open_dataset
+from ..scoring.hist import decode, encode, merge, new_histogram, quantiles_ms, record_many
+from ..watch.loop_lag import LatenessStats
+from ..scenario.model import ReplayLoad, Scenario
 from .schedule import Schedule, build_schedule
 
 __all__ = ["Dispatch", "DispatchFigures", "DispatchStats", "DispatchSummary", "LagFigures",

@@ -50,13 +50,13 @@ import numpy as np
 import structlog
 from anyio.abc import TaskStatus
 
-from . import worker_messages as wire
-from .dispatch_base import DispatchFigures, DispatchStats, OnSent, open_plan
-from .errors import RunError, first_leaf
-from .hist import decode, encode, merge, new_histogram
-from .loop_lag import LatenessStats, LoopLateness, lateness_stats
-from .scenario import LoadedScenario
-from .scenario.model import Scenario
+from . import messages as wire
+from .base import DispatchFigures, DispatchStats, OnSent, open_plan
+from ..errors import RunError, first_leaf
+from ..scoring.hist import decode, encode, merge, new_histogram
+from ..watch.loop_lag import LatenessStats, LoopLateness, lateness_stats
+from ..scenario import LoadedScenario
+from ..scenario.model import Scenario
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -97,7 +97,7 @@ def _worker_main(conn: Any, spec: _Spec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the run stops its workers itself
     try:
-        from .logs import configure_logging
+        from ..run.logs import configure_logging
 
         configure_logging(Path(spec.log_dir) if spec.log_dir else None, console_level="critical")
         structlog.contextvars.bind_contextvars(worker=spec.index)
@@ -118,7 +118,7 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
     from aiokafka import AIOKafkaProducer
 
     from .dispatcher import Dispatcher, producer_settings
-    from .security import ClientSecurity
+    from ..security import ClientSecurity
 
     scenario = spec.scenario
     load, base_dir = scenario.load, Path(spec.base_dir)

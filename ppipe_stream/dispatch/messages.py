@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from .dispatch_base import DispatchFigures
+from .base import DispatchFigures
 
 __all__ = ["Done", "Failed", "Go", "Ready", "Sent", "Stats", "Stop", "ToMain", "ToWorker",
            "array", "column", "decode_to_main", "decode_to_worker", "encode"]
