@@ -1,7 +1,7 @@
 """The dispatch seam: what every dispatcher is to the run, and its figures.
 
 Owns the :class:`Dispatch` Protocol that one in-process :class:`~.dispatcher.Dispatcher`
-and the :class:`~.dispatch_workers.DispatchWorkers` pool both implement (and
+and the :class:`~.workers.DispatchWorkers` pool both implement (and
 remote agents will), the live :class:`DispatchStats` every implementation
 updates through its own methods only (events sent, worker figures combined),
 their typed snapshots (:class:`DispatchSummary`, summary.json's ``dispatch``;

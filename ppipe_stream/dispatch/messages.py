@@ -7,7 +7,7 @@ sends :class:`Go` and :class:`Stop`; a worker sends :class:`Ready`, then
 at its end, or one :class:`Failed` line. Id and stamp columns travel as the
 raw bytes of int64 arrays (:func:`column`, :func:`array`).
 
-It does not open pipes or processes (that is :mod:`.dispatch_workers`).
+It does not open pipes or processes (that is :mod:`.workers`).
 """
 
 from __future__ import annotations

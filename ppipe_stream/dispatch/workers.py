@@ -10,12 +10,12 @@ hands over the wall-clock ns of offset 0 and each worker maps it onto its own
 monotonic clock.
 
 Each worker streams back, batched (every ``FLUSH_NS`` or ``FLUSH_EVENTS``) on a
-pipe whose OS buffer bounds it, in the tagged Structs of :mod:`.worker_messages`,
+pipe whose OS buffer bounds it, in the tagged Structs of :mod:`.messages`,
 what it sent - ids, intended and sent stamps, labels - and how far along the
 schedule it has come, plus its cumulative dispatch figures with its lag
 histogram (hdrh encoding, lossless), its dropped events and planned span, and
 its own event loop's lateness every ``STATS_NS``. :class:`DispatchWorkers` (a
-:class:`~.dispatch_base.Dispatch`) merges the records of all workers in id
+:class:`~.base.Dispatch`) merges the records of all workers in id
 order up to the slowest worker's progress before handing them to ``on_sent``
 (the ledger wants rising ids), and merges the histograms, so its ``stats``
 read as one dispatcher's. Answers may now reach the scorer before their

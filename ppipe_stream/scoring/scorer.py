@@ -7,7 +7,7 @@ no longer be answered, :meth:`Scorer.finish` ends the run) and the figures
 (:meth:`Scorer.snapshot`, :meth:`Scorer.summary`). Pure computation: no
 Kafka, no files, no clock of its own (every call is handed the wall-clock ns
 it should use). The join state lives in :mod:`.ledger`, the rules in
-:mod:`.judge`, decoding in :mod:`.decode`, windows in :mod:`.windows`,
+:mod:`.answers`, decoding in :mod:`.decode`, windows in :mod:`.windows`,
 metric feeding in :mod:`.metrics`, histogram arithmetic in :mod:`ppipe_stream.scoring.hist`.
 
 An event with no answer by intended + deadline + drain is ``missing``: it is
