@@ -54,8 +54,8 @@ def summary_markdown(summary: Summary) -> str:
     lines = [f"### ppipe {summary.scenario}: {_verdict(summary, outcome)}", "",
              f"Run `{summary.run_id}`, {summary.duration_s:.1f} s: {dispatch.events_sent} events "
              f"at {dispatch.achieved_rate:.1f}/s{target}, dispatch lag p99 "
-             f"{_ms(dispatch.lag_ms.p99)} ms" + (f", {dispatch.dropped} dropped" if dispatch.dropped
-                                                  else "") + ".", ""]
+             + ("-" if dispatch.lag_ms.p99 is None else f"{dispatch.lag_ms.p99:.1f} ms")
+             + (f", {dispatch.dropped} dropped" if dispatch.dropped else "") + ".", ""]
     if isinstance(summary.error, str):
         lines += [f"**Error**: {_cell(summary.error)}", ""]
     if isinstance(summary.aborted, str):
@@ -83,7 +83,7 @@ def summary_markdown(summary: Summary) -> str:
         lines.append("")
     validity = summary.validity
     if not validity.judged:
-        lines.append(f"**Validity**: not judged ({_cell('; '.join(validity.reasons))})")
+        lines.append(f"**Validity**: {_cell('; '.join(validity.reasons) or 'not judged')}")
     elif validity.valid:
         lines.append("**Validity**: valid")
     else:
