@@ -122,6 +122,7 @@ def _unknown(text: str, key: str, pipelines: Iterable[str]) -> NoReturn:
 def parse_bound(text: str, pipelines: Iterable[str] = ()) -> Bound:
     """A ``--fail-if`` expression; ``pipelines`` are the names a prefix may give.
     ValueError with one line naming what is wrong."""
+    names = list(pipelines)
     match = _BOUND.match(text)
     if not match:
         raise ValueError(f"--fail-if {text!r}: write FIGURE OP CHANGE, e.g. \"latency.p99 > +10%\" "
@@ -131,12 +132,12 @@ def parse_bound(text: str, pipelines: Iterable[str] = ()) -> Bound:
         raise ValueError(f"--fail-if {text!r}: {op!r} bounds nothing; use > >= < <=")
     figure, pipeline = key, None
     if not _is_figure(key):
-        for name in sorted(pipelines, key=len, reverse=True):  # the longest name first: dots allowed
+        for name in sorted(names, key=len, reverse=True):  # the longest name first: dots allowed
             if key.startswith(name + ".") and _is_figure(key[len(name) + 1:]):
                 figure, pipeline = key[len(name) + 1:], name
                 break
         else:
-            _unknown(text, key, pipelines)
+            _unknown(text, key, names)
     if pipeline is not None and figure.startswith("dispatch."):
         raise ValueError(f"--fail-if {text!r}: {figure} is the dispatcher's, not a pipeline's")
     if unit == "%":
