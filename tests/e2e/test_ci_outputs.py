@@ -219,8 +219,6 @@ def test_the_gate_holds_within_the_bound_and_fails_past_it(runs: dict[str, Run],
     every = ppipe("compare", str(far), str(new.folder), "--fail-if", "latency.p99 > +10%",
                   cwd=tmp_path)
     assert every.returncode == 3 and every.stdout.count("FAILED") == 1, every.stdout
-    assert ppipe("compare", str(new.folder), str(new.folder), "--fail-if", "latency.p99 > +0%",
-                 cwd=tmp_path).returncode == 0  # no change is within any bound at or above 0
 
 
 @pytest.mark.parametrize("expr, says", [  # every message: tests/unit/test_gate_and_junit.py
