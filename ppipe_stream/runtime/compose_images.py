@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shlex
 import shutil
 import subprocess
 import sys
@@ -211,7 +212,7 @@ def ensure_harness_base_image(client) -> str:
     requirements = _harness_requirements()
     base = ensure_base_image(client)
     base_id = client.images.get(base).id
-    digest = _digest("\n".join(requirements).encode(), base_id.encode())
+    digest = _digest("\n".join(requirements).encode(), base_id.encode(), b"python -> python3")
     if _labelled(client, HARNESS_BASE_IMAGE, digest):
         return HARNESS_BASE_IMAGE
     wheels = cache_dir() / "harness-wheels"
@@ -219,10 +220,12 @@ def ensure_harness_base_image(client) -> str:
     log.info("image.wheels", into=str(wheels), requirements=requirements)
     _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
           "--wheel-dir", str(wheels), *requirements], "pip wheel of the harness's dependencies")
-    container = client.containers.run(
-        base, ["python3", "-m", "pip", "install", "--quiet", "--no-index", "--find-links", "/wheels",
+    install = ["python3", "-m", "pip", "install", "--quiet", "--no-index", "--find-links", "/wheels",
                "--break-system-packages", "--no-cache-dir", "--disable-pip-version-check",
-               "--root-user-action=ignore", *requirements],
+               "--root-user-action=ignore", *requirements]
+    # `python` too, as in python:3.12-slim (compose/harness.yml's echo service runs `python -m ...`)
+    container = client.containers.run(
+        base, ["sh", "-c", f"{shlex.join(install)} && ln -sf /usr/bin/python3 /usr/local/bin/python"],
         volumes={str(wheels): {"bind": "/wheels", "mode": "ro"}}, network_mode="none",
         detach=True)
     try:
