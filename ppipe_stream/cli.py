@@ -10,6 +10,7 @@ standard output.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -131,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--runtime", choices=["docker", "process"], default="docker",
                       help="docker: a sandboxed container (needs a Docker engine); process: a local process")
 
+    images = sub.add_parser("images", help="build the images compose/*.yml use, without a registry")
+    images_sub = images.add_subparsers(dest="images_command", required=True, parser_class=_Parser)
+    images_sub.add_parser("build", help="build ppipe/kafka and ppipe/harness-base offline (once; "
+                          "cached), then print the variables that point compose/*.yml at them")
+
     broker = sub.add_parser("broker", help="run a local broker")
     broker_sub = broker.add_subparsers(dest="broker_command", required=True, parser_class=_Parser)
     start = broker_sub.add_parser("start", help="start a broker in the foreground (Ctrl+C stops it)")
@@ -233,6 +239,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             print("it runs as a local process: pip install -r requirements.txt into this Python first")
         print(f"run it: ppipe run {folder / 'scenario.toml'}")
+        return EXIT_OK
+    if args.command == "images":
+        from .runtime.compose_images import build_compose_images
+        from .runtime.docker import docker_client
+
+        client = docker_client()
+        try:
+            variables = build_compose_images(client)
+        finally:
+            client.close()
+        for name, value in variables.items():  # eval "$(ppipe images build)" exports them
+            print(f"export {name}={shlex.quote(value)}")
         return EXIT_OK
     if args.command == "broker":
         from .brokers import main_broker_start
