@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import cast
 
 from aiokafka import AIOKafkaProducer
 
+from ..datasets import DatasetStream
 from ..dispatch.base import Dispatch, open_plan
 from ..dispatch.dispatcher import Dispatcher
 from ..dispatch.workers import DispatchWorkers
@@ -69,9 +71,9 @@ def assemble(loaded: LoadedScenario, *, folder: RunFolder, topic: str, reader: O
     corruptor = None
     clock: list[int] = [0, 0]  # set below; the corruptor reads it while the run goes
     if corrupt:
-        dataset = corruptor = RowCorruptor(
-            dataset, corrupt, seed=scenario.seed,
-            offset_ns=lambda: time.perf_counter_ns() - clock[1])
+        corruptor = RowCorruptor(dataset, corrupt, seed=scenario.seed,
+                                 offset_ns=lambda: time.perf_counter_ns() - clock[1])
+        dataset = cast(DatasetStream, corruptor)  # a proxy: the stream's attributes, rows spoiled
     clock[:] = [time.time_ns(), time.perf_counter_ns()]
     started_ns = clock[0]
     incidents.start_ns = started_ns

@@ -56,7 +56,7 @@ async def start_pipelines(runners: list[Runner], stack: AsyncExitStack, *, loade
                                     pipeline=spec.name, run_id=folder.run_id,
                                     task=scenario.scoring.task, security=security.env(),
                                     acks=scenario.kafka.acks, idempotent=scenario.kafka.idempotent)
-        if isinstance(spec, ExternalPipeline) and env.pop("PPIPE_SECURITY_SASL_PASSWORD", None):
+        if isinstance(spec, ExternalPipeline) and env.pop("PPIPE_SECURITY_SASL_PASSWORD", ""):
             # its environment is written to the run folder: the secret stays out
             log.warning("pipeline.external_secret", pipeline=spec.name,
                         hint="set PPIPE_SECURITY_SASL_PASSWORD yourself; it is not written out")

@@ -66,4 +66,5 @@ class TimelineWriter:
 def overlap_s(outages: list[dict[str, Any]], start_s: float, length_s: float) -> float:
     """Seconds of ``[start_s, start_s + length_s)`` during which some broker node was down."""
     end_s = start_s + length_s
-    return round(sum(max(0.0, min(o["end_s"], end_s) - max(o["start_s"], start_s)) for o in outages), 3)
+    return round(sum(max(0.0, min(float(o["end_s"]), end_s) - max(float(o["start_s"]), start_s))
+                     for o in outages), 3)
