@@ -180,7 +180,7 @@ class Proctor:
         answered is ``deadline_exceeded``."""
         for record in self.inbox.take_all():
             self._judge(record)
-        self.inbox.close()
+        self.close()
         for command_id, pending in self._pending.items():
             for pipeline in pending.targets:
                 if (command_id, pipeline) not in self._answered:
@@ -188,6 +188,11 @@ class Proctor:
                     self._record(judge(pending.command, pipeline, None, None,
                                        sent_ns=pending.sent_ns, expected=pending.expected,
                                        rtol=self._rtol, atol=self._atol, task=self._task))
+
+    def close(self) -> None:
+        """Close the inbox's stream (done by :meth:`finish`; a run that did not
+        complete calls it at its end). A reply offered later is judged at once."""
+        self.inbox.close()
 
     def _record(self, judgement: Judgement) -> None:
         self.judgements.append(judgement)

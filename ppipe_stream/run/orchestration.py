@@ -149,6 +149,8 @@ class _Run:
             self.incidents.close()
             if self.parts is not None:  # a failed or interrupted run closes them too
                 self.parts.hlogs.close()
+                if self.parts.proctor is not None:
+                    self.parts.proctor.close()
         complete = complete and not tracker.interrupted
         return RunOutcome(folder=self.folder.path, summary=summary_dict(summary), results=summary,
                           passed=summary.passed and complete, complete=complete,
