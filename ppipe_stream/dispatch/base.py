@@ -4,8 +4,9 @@ Owns the :class:`Dispatch` Protocol that one in-process :class:`~.dispatcher.Dis
 and the :class:`~.workers.DispatchWorkers` pool both implement (and
 remote agents will), the live :class:`DispatchStats` every implementation
 updates through its own methods only (events sent, worker figures combined),
-their typed snapshots (:class:`DispatchSummary`, summary.json's ``dispatch``;
-:class:`DispatchFigures`, what a worker ships), and :func:`open_plan`, the one
+their typed snapshots (:data:`DispatchSummary`, summary.json's ``dispatch``:
+the results model's :class:`~ppipe_stream.results.model.DispatchFigures` itself,
+one Struct for both; :class:`DispatchFigures`, what a worker ships), and :func:`open_plan`, the one
 place the dataset and its schedule are built for a run.
 
 It sends nothing and knows no process or broker.
@@ -22,6 +23,8 @@ import numpy as np
 from anyio.abc import TaskStatus
 
 from ..datasets import DatasetStream, open_dataset
+from ..results.model import DispatchFigures as DispatchSummary
+from ..results.model import LagFigures
 from ..scoring.hist import decode, encode, merge, new_histogram, quantiles_ms, record_many
 from ..watch.loop_lag import LatenessStats
 from ..scenario.model import ReplayLoad, Scenario
@@ -55,31 +58,6 @@ class Dispatch(Protocol):
         """The event-loop lateness of the processes that dispatch apart from the
         run's own (merged), None when the run's own loop is the only one."""
         ...
-
-
-class LagFigures(msgspec.Struct, frozen=True, kw_only=True):
-    """Dispatch lag (sent - intended) in ms; None before the first event."""
-
-    p50: float | None
-    p99: float | None
-    max: float | None
-
-
-class DispatchSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """summary.json's ``dispatch``: a snapshot of :class:`DispatchStats`."""
-
-    events_sent: int
-    labels_sent: int
-    target_rate: float | None
-    achieved_rate: float
-    lag_ms: LagFigures
-    dataset_exhausted: bool
-    planned_events: int
-    planned_rate: float | None
-    dropped: int
-    schedule_lost_at_s: float | None
-    stopped_on_overload: bool
-    schedule_cut: bool
 
 
 class DispatchFigures(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,6 +3,7 @@
 - ``timing.py``: when each ``[[commands]]`` entry is sent;
 - ``expressions.py``: safe arithmetic for the ``feature`` command's expected values;
 - ``judge.py``: the verdict on one reply;
+- ``inbox.py``: the bounded stream that brings the replies from the scorer;
 - ``proctor.py``: sending, matching replies, writing ``commands.jsonl``.
 """
 

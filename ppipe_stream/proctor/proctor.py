@@ -4,8 +4,11 @@ Owns, during a run: a bounded sample of the rows already sent (fed by the
 dispatcher), building each command (ids drawn from what was sent, from the
 seed), sending it with its deadline, matching replies by ``command_id`` (the
 first reply of each pipeline counts; replicas' later ones are ignored), and
-the judgements, written to ``commands.jsonl`` in the run folder. The verdicts
-themselves are :func:`judge`'s.
+the judgements, written to ``commands.jsonl`` in the run folder, and their
+typed snapshot (:meth:`Proctor.statistics`). Replies come through
+:attr:`Proctor.inbox` (:mod:`.inbox`: a bounded memory object stream, sized
+from the plan) and are judged by a task of :meth:`Proctor.run` as they arrive.
+The verdicts themselves are :func:`judge`'s.
 """
 
 from __future__ import annotations
@@ -15,23 +18,43 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import msgspec
 import structlog
 
 from .. import protocol
+from ..results.model import CommandCounts
 from ..scenario.model import CommandSpec
+from ..scoring.scorer import ReplyRecord
 from .expressions import compile_expression
+from .inbox import ReplyInbox
 from .judge import CommandStatus, Judgement, judge
 from .timing import command_plan
 
-__all__ = ["Proctor"]
+__all__ = ["CommandSender", "Proctor", "ProctorStatistics"]
 
 log = structlog.get_logger(__name__)
 
 _KEEP_ROWS = 20_000
+
+
+class CommandSender(Protocol):
+    """What the proctor sends commands with (an ``AIOKafkaProducer``)."""
+
+    async def send_and_wait(self, topic: str, value: bytes) -> Any:
+        ...
+
+
+class ProctorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A typed snapshot of the proctor (what the results builder reads)."""
+
+    commands: dict[str, dict[str, CommandCounts]]  # {pipeline: {command: counts}}
+    planned: int
+    sent: int
+    judged: int
+    replies_ignored: int  # not judged: later replies, unknown or unsent commands
 
 
 class _Pending(msgspec.Struct):
@@ -44,7 +67,7 @@ class _Pending(msgspec.Struct):
 
 class Proctor:
     """Start with ``tg.start_soon(proctor.run, producer, clock)``; feed it with
-    :meth:`on_rows` and :meth:`collect`; end with :meth:`finish`."""
+    :meth:`on_rows` and (the scorer) :attr:`inbox`; end with :meth:`finish`."""
 
     def __init__(self, specs: Sequence[CommandSpec], *, topic: str, pipelines: Sequence[str],
                  seed: int, duration_s: float, rtol: float, atol: float, task: str,
@@ -61,9 +84,11 @@ class Proctor:
         self._expressions = {i: compile_expression(s.expression) for i, s in enumerate(self._specs)
                              if s.expression}
         self._out = out
-        self._seen_replies = 0
         self.judgements: list[Judgement] = []
         self.sent = 0
+        # each planned command is judged once per target: the most replies a run can judge
+        self.inbox = ReplyInbox(self, bound=len(self._plan) * max(1, len(self._pipelines)),
+                                overflow=self._judge)
 
     @property
     def planned(self) -> int:
@@ -73,8 +98,24 @@ class Proctor:
         """The dispatcher sent these rows (kept, bounded, to draw commands from)."""
         self._rows.extend(zip(ids, features, labels))
 
-    async def run(self, producer, clock: tuple[int, int]) -> None:
-        """Send each planned command at its time (offset from the run's start)."""
+    def expects(self, command_id: str, pipeline: str) -> bool:
+        """``command_id`` was sent to ``pipeline`` and is not judged for it yet."""
+        pending = self._pending.get(command_id)
+        return (pending is not None and pipeline in pending.targets
+                and (command_id, pipeline) not in self._answered)
+
+    async def run(self, producer: CommandSender, clock: tuple[int, int]) -> None:
+        """Send each planned command at its time (offset from the run's start) and
+        judge the replies as they come through the inbox (until cancelled)."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._judge_replies)
+            await self._send_plan(producer, clock)
+
+    async def _judge_replies(self) -> None:
+        async for record in self.inbox.receive:
+            self._judge(record)
+
+    async def _send_plan(self, producer: CommandSender, clock: tuple[int, int]) -> None:
         start_wall, start_mono = clock
         for number, (offset_s, index) in enumerate(self._plan):
             wait = offset_s - (time.perf_counter_ns() - start_mono) / 1e9
@@ -115,18 +156,17 @@ class Proctor:
         return protocol.Command(command_id=command_id, command=spec.command, deadline_ns=0,
                                 args=args), expected
 
-    def collect(self, replies: Sequence[tuple[str, protocol.Reply, int]]) -> None:
-        """Judge the replies that arrived since the last call."""
-        for pipeline, reply, read_ns in replies[self._seen_replies:]:
-            pending = self._pending.get(reply.command_id)
-            key = (reply.command_id, pipeline)
-            if pending is None or pipeline not in pending.targets or key in self._answered:
-                continue
-            self._answered.add(key)
-            self._record(judge(pending.command, pipeline, reply, read_ns, sent_ns=pending.sent_ns,
-                               expected=pending.expected, rtol=self._rtol, atol=self._atol,
-                               task=self._task))
-        self._seen_replies = len(replies)
+    def _judge(self, record: ReplyRecord) -> None:
+        """Judge one reply the inbox let through (the first of its pipeline to its command)."""
+        pipeline, reply, read_ns = record
+        pending = self._pending.get(reply.command_id)
+        key = (reply.command_id, pipeline)
+        if pending is None or pipeline not in pending.targets or key in self._answered:
+            return
+        self._answered.add(key)
+        self._record(judge(pending.command, pipeline, reply, read_ns, sent_ns=pending.sent_ns,
+                           expected=pending.expected, rtol=self._rtol, atol=self._atol,
+                           task=self._task))
 
     def settled(self) -> bool:
         """Every planned command was sent and every target has answered it."""
@@ -136,7 +176,11 @@ class Proctor:
                    for p in pending.targets)
 
     def finish(self) -> None:
-        """Every command a pipeline never answered is ``deadline_exceeded``."""
+        """Judge the replies still queued; then every command a pipeline never
+        answered is ``deadline_exceeded``."""
+        for record in self.inbox.take_all():
+            self._judge(record)
+        self.close()
         for command_id, pending in self._pending.items():
             for pipeline in pending.targets:
                 if (command_id, pipeline) not in self._answered:
@@ -145,12 +189,24 @@ class Proctor:
                                        sent_ns=pending.sent_ns, expected=pending.expected,
                                        rtol=self._rtol, atol=self._atol, task=self._task))
 
+    def close(self) -> None:
+        """Close the inbox's stream (done by :meth:`finish`; a run that did not
+        complete calls it at its end). A reply offered later is judged at once."""
+        self.inbox.close()
+
     def _record(self, judgement: Judgement) -> None:
         self.judgements.append(judgement)
         with open(self._out, "ab") as fh:
             fh.write(msgspec.json.encode(judgement) + b"\n")
         log.info("command.judged", command_id=judgement.command_id, pipeline=judgement.pipeline,
                  status=str(judgement.status), message=judgement.message)
+
+    def statistics(self) -> ProctorStatistics:
+        """The commands' outcomes so far as a typed snapshot."""
+        commands = {pipeline: {name: CommandCounts(**counts) for name, counts in by_command.items()}
+                    for pipeline, by_command in self.summary().items()}
+        return ProctorStatistics(commands=commands, planned=self.planned, sent=self.sent,
+                                 judged=len(self.judgements), replies_ignored=self.inbox.ignored)
 
     def summary(self) -> dict[str, dict[str, dict[str, int]]]:
         """{pipeline: {command: {status: count}}} (results.md's ``commands``)."""

@@ -1,9 +1,9 @@
 """Assembling ``summary.json`` from what the run's components report.
 
 Owns the one place a summary is put together: :class:`RunSnapshots` holds each
-component's snapshot as it hands it out (the scorer's figures, the proctor's
-command counts, each runner's status with the hang watch's, the dispatcher's
-stats, the incidents, the broker, the harness's lateness), and
+component's typed snapshot as it hands it out (``Scorer.statistics()``,
+``Proctor.statistics()``, ``IncidentLog.statistics()``, ``DispatchStats.statistics()``,
+each runner's status with the hang watch's, the broker, the harness's lateness), and
 :func:`build_summary` turns them into a :class:`~ppipe_stream.results.model.Summary`,
 then judges it: the thresholds (``passed``) and the validity, or marks them
 *not judged* when the run did not complete (:mod:`ppipe_stream.results.outcome`). It
@@ -18,20 +18,23 @@ from typing import Any
 
 import msgspec
 
-from .outcome import not_judged_thresholds, not_judged_validity
-from .model import (
-    UNSET, BrokerFigures, DispatchFigures, FaultRecord, HarnessFigures, IncidentRecord, Outcome,
-    PipelineFigures, Summary, ThresholdResult, to_builtins,
-)
+from ..proctor.proctor import ProctorStatistics
 from ..scenario.model import Validity
+from ..scoring.scorer import ScorerStatistics
 from ..scoring.thresholds import evaluate
+from ..watch.incidents import IncidentStatistics
+from .model import (
+    UNSET, BrokerFigures, CommandCounts, ContainerFigures, DispatchFigures, FaultRecord, HarnessFigures,
+    IncidentRecord, Outcome, PipelineFigures, Summary, ThresholdResult, to_builtins,
+)
+from .outcome import not_judged_thresholds, not_judged_validity
 from .validity import verdict
 
 __all__ = ["RunSnapshots", "build_summary"]
 
 
 class RunSnapshots(msgspec.Struct, frozen=True, kw_only=True):
-    """What each component said at one moment; plain data where the component hands out plain data."""
+    """What each component said at one moment, as the typed snapshot it hands out."""
 
     run_id: str
     scenario: str
@@ -41,11 +44,12 @@ class RunSnapshots(msgspec.Struct, frozen=True, kw_only=True):
     duration_s: float
     broker: BrokerFigures
     harness: HarnessFigures
-    dispatch: Mapping[str, Any] | None = None  # DispatchStats.summary(); None: no dispatcher yet
-    scored: Mapping[str, Mapping[str, Any]] = {}  # Scorer.summary()
-    commands: Mapping[str, Mapping[str, Any]] = {}  # Proctor.summary()
-    containers: Mapping[str, Mapping[str, Any]] = {}  # runner.status() with HangWatch.summary()
-    incidents: Sequence[Mapping[str, Any]] = ()  # IncidentLog.summary()
+    # each a component's typed snapshot; plain data (an older caller's) is converted
+    dispatch: DispatchFigures | Mapping[str, Any] | None = None  # DispatchStats.statistics()
+    scored: ScorerStatistics | Mapping[str, Mapping[str, Any]] | None = None  # Scorer.statistics()
+    commands: ProctorStatistics | Mapping[str, Mapping[str, Any]] | None = None  # Proctor.statistics()
+    containers: Mapping[str, ContainerFigures | Mapping[str, Any]] = {}  # runner status + hang watch
+    incidents: IncidentStatistics | Sequence[Mapping[str, Any]] | None = None  # IncidentLog.statistics()
     faults: Sequence[Mapping[str, Any]] | None = None  # FaultInjector.summary(); None: no injector
     aborted: str | None = None
     error: str | None = None
@@ -58,24 +62,31 @@ def _convert(value: Any, kind: Any) -> Any:
 
 def _pipelines(parts: RunSnapshots) -> dict[str, PipelineFigures]:
     """Each pipeline's figures: the scorer's, then its commands, then its process status."""
-    merged: dict[str, dict[str, Any]] = {name: dict(figures) for name, figures in parts.scored.items()}
-    for name, counts in parts.commands.items():
-        merged.setdefault(name, {})["commands"] = counts
+    scored, commands = parts.scored, parts.commands
+    merged: dict[str, PipelineFigures] = (
+        {} if scored is None else dict(scored.pipelines) if isinstance(scored, ScorerStatistics)
+        else _convert(scored, dict[str, PipelineFigures]))
+    counts: dict[str, dict[str, CommandCounts]] = (
+        {} if commands is None else commands.commands if isinstance(commands, ProctorStatistics)
+        else _convert(commands, dict[str, dict[str, CommandCounts]]))
+    for name, by_command in counts.items():
+        merged[name] = msgspec.structs.replace(merged.get(name, PipelineFigures()), commands=by_command)
     for name, status in parts.containers.items():
-        merged.setdefault(name, {})["container"] = status
-    pipelines: dict[str, PipelineFigures] = _convert(merged, dict[str, PipelineFigures])
-    return pipelines
+        container = status if isinstance(status, ContainerFigures) else _convert(status, ContainerFigures)
+        merged[name] = msgspec.structs.replace(merged.get(name, PipelineFigures()), container=container)
+    return merged
 
 
 def build_summary(parts: RunSnapshots, *, thresholds: Mapping[str, str], rules: Validity) -> Summary:
     """The summary of the run as the snapshots tell it, judged (or marked not judged)."""
     dispatch = (DispatchFigures(events_sent=0) if parts.dispatch is None
+                else parts.dispatch if isinstance(parts.dispatch, DispatchFigures)
                 else _convert(parts.dispatch, DispatchFigures))
     summary = Summary(
         run_id=parts.run_id, scenario=parts.scenario, complete=parts.complete,
         started_at=parts.started_at, duration_s=parts.duration_s, broker=parts.broker,
         dispatch=dispatch, harness=parts.harness, pipelines=_pipelines(parts), outcome=parts.outcome,
-        incidents=_convert(parts.incidents, list[IncidentRecord]),
+        incidents=_incidents(parts.incidents),
         faults=UNSET if parts.faults is None else _convert(parts.faults, list[FaultRecord]),
         aborted=parts.aborted or UNSET, error=parts.error or UNSET,
         interrupted=True if parts.interrupted else UNSET)
@@ -89,6 +100,18 @@ def build_summary(parts: RunSnapshots, *, thresholds: Mapping[str, str], rules: 
                                            judged=parts.outcome is Outcome.COMPLETE)
     return msgspec.structs.replace(summary, passed=passed, validity=validity,
                                    thresholds=_convert(judged, list[ThresholdResult]))
+
+
+def _incidents(stats: IncidentStatistics | Sequence[Mapping[str, Any]] | None) -> list[IncidentRecord]:
+    """The log's incidents as the summary holds them (without their wall-clock stamps)."""
+    if stats is None:
+        return []
+    if not isinstance(stats, IncidentStatistics):
+        records: list[IncidentRecord] = _convert(stats, list[IncidentRecord])
+        return records
+    return [IncidentRecord(t_s=i.t_s, kind=i.kind, target=i.target, detail=i.detail,
+                           detected_after_s=i.detected_after_s, duration_s=i.duration_s)
+            for i in stats.incidents]
 
 
 def summary_dict(summary: Summary) -> dict[str, Any]:

@@ -16,12 +16,12 @@ import os
 import shutil
 from typing import NamedTuple
 
-from ..errors import ScenarioError
+from ..errors import RunError, ScenarioError
 from ..scenario import LoadedScenario, ProcessPipeline, locate_key
 from ..scenario.model import Scenario
 from ..scoring import check_metric_names, parse_threshold
 
-__all__ = ["Problem", "check_before_run", "preflight_checks", "scenario_checks"]
+__all__ = ["Problem", "check_before_run", "check_machine", "preflight_checks", "scenario_checks"]
 
 
 class Problem(NamedTuple):
@@ -101,3 +101,16 @@ def check_before_run(loaded: LoadedScenario) -> None:
         text = ""
     raise ScenarioError(str(loaded.path), first.message, path=first.path,
                         line=locate_key(text, first.path) if text else None, hint=first.hint)
+
+
+def check_machine(scenario: Scenario) -> None:
+    """What the machine must offer the run, checked before anything is started
+    (a RunError naming what is missing)."""
+    from ..scenario.faults import NetworkFault
+
+    if any(isinstance(f, NetworkFault) and f.delay is not None for f in scenario.faults):
+        from ..watch.fault_injector import netem_available
+
+        if not netem_available():
+            raise RunError("a network delay fault needs the kernel's netem queueing discipline "
+                           "(sch_netem), which this machine does not have; `loss` alone works")

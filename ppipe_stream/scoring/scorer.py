@@ -4,7 +4,11 @@ Owns the run's scoring as the run loop sees it (:class:`Scorer`): what was
 sent (:meth:`Scorer.record_sent`), what came back (:meth:`Scorer.on_output`),
 time (:meth:`Scorer.advance` closes windows and gives up on events that can
 no longer be answered, :meth:`Scorer.finish` ends the run) and the figures
-(:meth:`Scorer.snapshot`, :meth:`Scorer.summary`). Pure computation: no
+(:meth:`Scorer.snapshot`, :meth:`Scorer.summary`, and :meth:`Scorer.statistics`,
+the typed snapshot the results builder reads). Replies to proctor commands
+are handed, as they are read, to a :class:`ReplySink` (the proctor's inbox, a
+bounded memory object stream behind it); a scorer with no sink (outside a run)
+keeps them in ``replies``. Pure computation: no
 Kafka, no files, no clock of its own (every call is handed the wall-clock ns
 it should use). The join state lives in :mod:`.ledger`, the rules in
 :mod:`.answers`, decoding in :mod:`.decode`, windows in :mod:`.windows`,
@@ -37,13 +41,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from .. import protocol
+from ..results.model import PipelineFigures
 from .decode import Answers, decode_answers
 from .hist import quantiles_ms
 from .answers import COUNTERS, EventStatus, ScoringConfig, Track, judge
@@ -51,9 +56,37 @@ from .ledger import Ledger
 from .metrics import DEFAULT_METRICS, MetricSet, feed
 from .windows import SentWindow, Window, timeline_row
 
-__all__ = ["Advance", "COUNTERS", "EventStatus", "MAX_HELD", "Scorer", "ScoringConfig"]
+__all__ = ["Advance", "COUNTERS", "EventStatus", "MAX_HELD", "ReplyRecord", "ReplySink", "Scorer",
+           "ScorerStatistics", "ScoringConfig"]
 
 MAX_HELD = 200_000  # answers held for ids the ledger has not recorded yet
+
+
+class ReplyRecord(NamedTuple):
+    """One reply to a proctor command, as read from a pipeline's output topic."""
+
+    pipeline: str
+    reply: protocol.Reply
+    read_ns: int
+
+
+class ReplySink(Protocol):
+    """Where the scorer hands each reply it reads (the proctor's inbox). Called on
+    the output reader's path: it must return at once, never wait for a consumer."""
+
+    def offer(self, record: ReplyRecord) -> None:
+        """Take ``record`` (or count it as not wanted); never blocks."""
+        ...
+
+
+class ScorerStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A typed snapshot of the scorer's figures (what the results builder reads)."""
+
+    pipelines: dict[str, PipelineFigures]  # summary.json's ``pipelines.<name>``, scorer's part
+    events: int  # sent, warm-up included
+    warmup_events: int
+    in_flight: int  # ids whose join state is held
+    held: int  # answers held for ids not recorded yet
 
 
 class Advance(msgspec.Struct):
@@ -68,7 +101,7 @@ class Scorer:
     """Scores every pipeline of a run against the events the dispatcher sent."""
 
     def __init__(self, pipelines: Sequence[str], config: ScoringConfig, *, start_ns: int,
-                 hold_unrecorded: bool = False) -> None:
+                 hold_unrecorded: bool = False, replies: ReplySink | None = None) -> None:
         self.config = config
         self.start_ns = start_ns
         self.metric_names = list(config.metrics) or DEFAULT_METRICS[config.task]
@@ -80,7 +113,8 @@ class Scorer:
         self._first_scored_ns: int | None = None  # intended stamp of the first scored event
         self.events = 0  # sent, warm-up included
         self.warmup_events = 0
-        self.replies: list[tuple[str, protocol.Reply, int]] = []
+        self._sink = replies
+        self.replies: list[ReplyRecord] = []  # kept only with no sink (a scorer outside a run)
         self._hold = hold_unrecorded
         self._held: deque[tuple[str, Answers, int]] = deque()  # (pipeline, answers, read_ns)
         self._held_count = 0
@@ -130,7 +164,11 @@ class Scorer:
         window = self._window(track, read_ns)
         track.count(window, "syntax_error", answers.syntax_errors)
         for reply in answers.replies:
-            self.replies.append((pipeline, reply, read_ns))
+            record = ReplyRecord(pipeline, reply, read_ns)
+            if self._sink is not None:
+                self._sink.offer(record)
+            else:
+                self.replies.append(record)
         if answers.ids and self._hold:
             answers = self._hold_ahead(pipeline, answers, read_ns)
         if answers.ids:
@@ -318,6 +356,14 @@ class Scorer:
                 "metrics": track.metrics.get(),
             }
         return out
+
+    def statistics(self) -> ScorerStatistics:
+        """The figures so far as a typed snapshot (:meth:`summary`'s, converted)."""
+        pipelines = msgspec.convert(msgspec.to_builtins(self.summary()), dict[str, PipelineFigures],
+                                    strict=False)
+        return ScorerStatistics(pipelines=pipelines, events=self.events,
+                                warmup_events=self.warmup_events, in_flight=self.in_flight,
+                                held=self.held)
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per pipeline, the entries of results.md's ``pipelines`` (plus extra keys).

@@ -6,7 +6,8 @@ exiting, being restarted, hanging or recovering. Each is stamped with the
 seconds since the run's start, logged, appended to ``incidents.jsonl`` in the
 run folder as it happens (so a crash keeps it), and summed up for
 ``summary.json`` (``incidents`` and ``broker.outages``) and the timeline's
-``incidents`` column. It decides nothing: the health watch, the runners'
+``incidents`` column (:meth:`IncidentLog.statistics` is the typed snapshot the
+results builder reads). It decides nothing: the health watch, the runners'
 supervision and the fault injector report here.
 """
 
@@ -16,12 +17,15 @@ import enum
 import json
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 
-__all__ = ["Incident", "IncidentKind", "IncidentLog", "describe"]
+if TYPE_CHECKING:
+    from ..results.model import Outage
+
+__all__ = ["Incident", "IncidentKind", "IncidentLog", "IncidentStatistics", "describe"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +54,14 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str = ""
     detected_after_s: float | None = None  # for failures: from when it began to when it was seen
     duration_s: float | None = None  # for ends and recoveries: how long it lasted
+
+
+class IncidentStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A typed snapshot of the incident log at one moment."""
+
+    incidents: tuple[Incident, ...]
+    outages: tuple[Outage, ...]  # each broker node's down intervals, an open one ending now
+    downtime_s: float  # the outages' durations summed
 
 
 class IncidentLog:
@@ -107,6 +119,14 @@ class IncidentLog:
         return sorted(out, key=lambda o: o["start_s"])
 
     # -- views ----------------------------------------------------------------
+    def statistics(self, now_ns: int | None = None) -> IncidentStatistics:
+        """The incidents and the broker's outages so far (an open one ends at ``now_ns``)."""
+        from ..results.model import Outage  # results.model reads IncidentKind from here
+
+        outages = tuple(msgspec.convert(o, Outage) for o in self.outages(now_ns))
+        return IncidentStatistics(incidents=tuple(self.items), outages=outages,
+                                  downtime_s=round(sum(o.duration_s for o in outages), 3))
+
     def between(self, start_ns: int, end_ns: int) -> str:
         """The incidents of ``[start_ns, end_ns)`` as one short text (a timeline cell)."""
         return "; ".join(f"{i.kind} {i.target}" + (f" ({i.detail})" if i.detail else "")

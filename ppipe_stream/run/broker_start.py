@@ -1,0 +1,177 @@
+"""The run's broker: which kind the scenario asks for, starting it, and its topics.
+
+Owns :func:`broker_choice`, the one place the scenario's broker is decided
+(docker pipelines: a sandbox network with tansu in a container; ``bootstrap =
+"embedded"``: the run's own Apache Kafka with ``embedded = "kafka"``, else
+tansu; any other bootstrap: an existing cluster), :class:`RunBroker`, what
+the run knows of its broker (kind, address, start-up time, the local process
+for the resource sampler and a hard stop), and :func:`start_broker`, which
+starts what the choice says, pushes its cleanup on the run's exit stack and
+creates the run's topics. The brokers themselves are
+:mod:`ppipe_stream.brokers`' and :mod:`ppipe_stream.runtime.sandbox`'s.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import structlog
+
+from .. import protocol
+from ..brokers import BrokerKind, create_topics, start_tansu
+from ..brokers.process import RunningBroker
+from ..errors import UsageError
+from ..results.model import BrokerFigures
+from ..scenario import DockerPipeline
+from ..scenario.model import Scenario
+from ..security import ClientSecurity
+from ..watch.incidents import IncidentStatistics
+from .cleanup import Shield
+from .folder import RunFolder
+
+if TYPE_CHECKING:
+    from ..brokers.restartable import RestartableKafka
+    from ..runtime.sandbox import SandboxNetwork
+
+__all__ = ["BrokerChoice", "RunBroker", "broker_choice", "start_broker"]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Step = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]  # Progress.step
+
+
+class BrokerChoice(enum.Enum):
+    """Which broker a run starts (or reaches)."""
+
+    SANDBOX = "sandbox"  # docker pipelines: tansu in a container on the run's sandbox network
+    EMBEDDED_KAFKA = "embedded-kafka"  # the run's own restartable Apache Kafka
+    EMBEDDED_TANSU = "embedded-tansu"  # the run's own tansu process
+    CLUSTER = "cluster"  # an existing Kafka cluster at ``bootstrap``
+
+    @property
+    def kind(self) -> BrokerKind:
+        """summary.json's ``broker.kind`` for this choice."""
+        if self in (BrokerChoice.SANDBOX, BrokerChoice.EMBEDDED_TANSU):
+            return BrokerKind.TANSU
+        return BrokerKind.KAFKA
+
+
+def broker_choice(scenario: Scenario) -> BrokerChoice:
+    """The broker the run will use, from the scenario alone (named even if the run fails first)."""
+    if any(isinstance(p, DockerPipeline) for p in scenario.pipelines):
+        return BrokerChoice.SANDBOX
+    if scenario.kafka.bootstrap == "embedded":
+        return (BrokerChoice.EMBEDDED_KAFKA if scenario.kafka.embedded == "kafka"
+                else BrokerChoice.EMBEDDED_TANSU)
+    return BrokerChoice.CLUSTER
+
+
+class RunBroker:
+    """What the run knows of its broker."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.choice = broker_choice(scenario)
+        self.kind = self.choice.kind
+        self.bootstrap = scenario.kafka.bootstrap
+        self.started = False  # reached and serving the run's topics
+        self.startup_s: float | None = None
+        self.tansu: RunningBroker | None = None  # the run's own tansu process
+        self.kafka: RestartableKafka | None = None  # the run's own restartable Kafka
+        self.docker: Any = None  # the Docker client of a sandboxed run
+        self.sandbox: SandboxNetwork | None = None
+        self.base_image = ""  # the pipelines' image of a sandboxed run
+
+    def node(self) -> RunningBroker | None:
+        """The run's own local broker process (none for a container or a cluster)."""
+        if self.tansu is not None:
+            return self.tansu
+        return self.kafka.node if self.kafka is not None else None
+
+    def pids(self) -> list[int]:
+        node = self.node()
+        return [node.pid] if node is not None and node.alive() else []
+
+    def kill_now(self) -> None:
+        """SIGKILL the run's own broker process (a second Ctrl+C)."""
+        node = self.node()
+        if node is not None:
+            node.kill()
+
+    def figures(self, incidents: IncidentStatistics) -> BrokerFigures:
+        """summary.json's ``broker``."""
+        return BrokerFigures(kind=str(self.kind), bootstrap=self.bootstrap, started=self.started,
+                             startup_s=self.startup_s, outages=list(incidents.outages),
+                             downtime_s=incidents.downtime_s)
+
+
+async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Scenario,
+                       folder: RunFolder, topics: protocol.Topics, security: ClientSecurity,
+                       shield: Shield, step: Step) -> None:
+    """Start the broker ``broker.choice`` names (its stop pushed on ``stack``), then
+    create the run's topics on it."""
+
+    async def timed(label: str, work: Callable[[], Awaitable[T]]) -> T:
+        began = time.monotonic()
+        result: T = await step(label, work)
+        broker.startup_s = round(time.monotonic() - began, 3)
+        return result
+
+    choice = broker.choice
+    if choice is BrokerChoice.SANDBOX:
+        await _start_sandbox(broker, stack, scenario=scenario, folder=folder, shield=shield,
+                             step=step, timed=timed)
+    elif choice is BrokerChoice.EMBEDDED_KAFKA:
+        from ..brokers.restartable import RestartableKafka
+
+        kafka = broker.kafka = RestartableKafka(log_dir=folder.path)
+        stack.push_async_callback(shield.in_thread, kafka.close, 30.0)
+        await timed("starting the run's own Apache Kafka", lambda: anyio.to_thread.run_sync(kafka.start))
+        broker.bootstrap = kafka.bootstrap
+    elif choice is BrokerChoice.EMBEDDED_TANSU:
+        tansu = await timed("starting the embedded broker (tansu)", lambda: anyio.to_thread.run_sync(
+            lambda: start_tansu(log_dir=folder.path)))
+        broker.tansu = tansu
+        stack.push_async_callback(shield.in_thread, tansu.stop)
+        broker.bootstrap = tansu.bootstrap
+    if choice is not BrokerChoice.CLUSTER:
+        log.info("broker.started", kind=str(broker.kind), bootstrap=broker.bootstrap,
+                 **({"network": broker.sandbox.name} if broker.sandbox is not None else {}))
+    kafka_spec = scenario.kafka
+    names = [(topics.input, kafka_spec.partitions), (topics.control, 1), (topics.scores, 1)]
+    names += [(topics.output(p.name), kafka_spec.partitions) for p in scenario.pipelines]
+    await create_topics(broker.bootstrap, names, replication_factor=kafka_spec.replication_factor,
+                        security=security)
+    broker.started = True
+
+
+async def _start_sandbox(broker: RunBroker, stack: AsyncExitStack, *, scenario: Scenario,
+                         folder: RunFolder, shield: Shield, step: Step,
+                         timed: Callable[[str, Callable[[], Awaitable[None]]], Awaitable[None]]) -> None:
+    """Docker pipelines live on an internal network whose only other member is
+    the run's broker (tansu in a container); the harness reaches it from the host."""
+    from ..runtime.docker import docker_client
+    from ..runtime.images import ensure_sdk_image
+    from ..runtime.sandbox import SandboxNetwork
+
+    if scenario.kafka.bootstrap != "embedded":
+        raise UsageError("docker pipelines run on a sandbox network with the run's own "
+                         "broker: set [kafka] bootstrap = \"embedded\"")
+    client = await anyio.to_thread.run_sync(docker_client, [p.name for p in scenario.pipelines
+                                                            if isinstance(p, DockerPipeline)])
+    log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
+    broker.base_image = await step(
+        "preparing the pipelines' image (the first run on a machine builds it: a minute or two)",
+        lambda: anyio.to_thread.run_sync(ensure_sdk_image, client))
+    sandbox = SandboxNetwork(client, folder.run_id)
+    # even after a second Ctrl+C: a network or firewall rule left behind outlives the run
+    stack.push_async_callback(shield.in_thread, sandbox.remove, 15.0, 15.0)
+    await timed("starting the sandbox network and its broker (tansu)",
+                lambda: anyio.to_thread.run_sync(sandbox.create))
+    broker.docker, broker.sandbox = client, sandbox
+    broker.bootstrap = sandbox.bootstrap
