@@ -1,8 +1,10 @@
 """The proctor: sends ``[[commands]]`` on the control topic and judges the replies.
 
 Owns, during a run: a bounded sample of the rows already sent (fed by the
-dispatcher), building each command (ids drawn from what was sent, from the
-seed), sending it with its deadline, matching replies by ``command_id`` (the
+dispatcher), building each command (ids drawn from what was sent at least
+``grace`` before the command goes, from the seed: a row sent a moment before
+is still on its way to the pipeline, and asking for it would judge the
+harness's timing, not the pipeline), sending it with its deadline, matching replies by ``command_id`` (the
 first reply of each pipeline counts; replicas' later ones are ignored), and
 the judgements, written to ``commands.jsonl`` in the run folder, and their
 typed snapshot (:meth:`Proctor.statistics`). Replies come through
@@ -16,7 +18,7 @@ from __future__ import annotations
 import collections
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,13 +73,17 @@ class Proctor:
 
     def __init__(self, specs: Sequence[CommandSpec], *, topic: str, pipelines: Sequence[str],
                  seed: int, duration_s: float, rtol: float, atol: float, task: str,
-                 out: Path) -> None:
+                 out: Path, grace_ns: int = 0,
+                 clock: Callable[[], int] = time.perf_counter_ns) -> None:
         self._specs = list(specs)
         self._topic = topic
         self._pipelines = list(pipelines)
         self._plan = command_plan(self._specs, duration_s=duration_s, seed=seed)
         self._rng = random.Random(f"{seed}:proctor")
-        self._rows: collections.deque[tuple[int, dict[str, Any], Any]] = collections.deque(maxlen=_KEEP_ROWS)
+        # (sent at, by ``clock``; id; features; label), in send order
+        self._rows: collections.deque[tuple[int, int, dict[str, Any], Any]] = collections.deque(maxlen=_KEEP_ROWS)
+        self._grace_ns = grace_ns
+        self._clock = clock
         self._pending: dict[str, _Pending] = {}
         self._answered: set[tuple[str, str]] = set()
         self._rtol, self._atol, self._task = rtol, atol, task
@@ -96,7 +102,8 @@ class Proctor:
 
     def on_rows(self, ids: Sequence[int], features: Sequence[dict[str, Any]], labels: Sequence[Any]) -> None:
         """The dispatcher sent these rows (kept, bounded, to draw commands from)."""
-        self._rows.extend(zip(ids, features, labels))
+        now = self._clock()
+        self._rows.extend((now, i, f, y) for i, f, y in zip(ids, features, labels, strict=True))
 
     def expects(self, command_id: str, pipeline: str) -> bool:
         """``command_id`` was sent to ``pipeline`` and is not judged for it yet."""
@@ -133,7 +140,8 @@ class Proctor:
                      rows=len(expected), targets=targets)
 
     def _build(self, command_id: str, spec: CommandSpec, index: int) -> tuple[protocol.Command, dict[int, Any]]:
-        rows = self._rng.sample(list(self._rows), min(spec.sample, len(self._rows))) if self._rows else []
+        pool = self._settled_rows()
+        rows = self._rng.sample(pool, min(spec.sample, len(pool))) if pool else []
         args: dict[str, Any] = {}
         expected: dict[int, Any] = {}
         if spec.command == "validate":
@@ -155,6 +163,13 @@ class Proctor:
             args["pipeline"] = spec.pipeline
         return protocol.Command(command_id=command_id, command=spec.command, deadline_ns=0,
                                 args=args), expected
+
+    def _settled_rows(self) -> list[tuple[int, dict[str, Any], Any]]:
+        """The rows sent at least ``grace`` ago (those an on-time pipeline holds); when
+        none is that old yet (a command early in the run), every row sent so far."""
+        cutoff = self._clock() - self._grace_ns
+        settled = [(i, f, y) for at, i, f, y in self._rows if at <= cutoff]
+        return settled or [(i, f, y) for _, i, f, y in self._rows]
 
     def _judge(self, record: ReplyRecord) -> None:
         """Judge one reply the inbox let through (the first of its pipeline to its command)."""

@@ -89,7 +89,7 @@ def assemble(loaded: LoadedScenario, *, folder: RunFolder, topic: str, reader: O
             pipelines=[p.name for p in scenario.pipelines], seed=scenario.seed,
             duration_s=planned_seconds(scenario) or _commands_horizon(scenario),
             rtol=scoring.tolerance.rtol, atol=scoring.tolerance.atol, task=scoring.task,
-            out=folder.file("commands.jsonl"))
+            out=folder.file("commands.jsonl"), grace_ns=scoring.deadline.ns)
     scorer = Scorer([p.name for p in scenario.pipelines], config, start_ns=started_ns,
                     hold_unrecorded=workers is not None,
                     replies=proctor.inbox if proctor is not None else None)

@@ -106,3 +106,34 @@ def test_plan_is_seeded_sorted_and_within_bounds(seed, lo, spread):
     gaps = [t for t, i in plan if i == 0]
     steps = [b - a for a, b in zip([0.0, *gaps], gaps)]
     assert all(lo - 1e-9 <= g <= lo + spread + 1e-9 for g in steps)
+
+
+def test_commands_draw_only_rows_sent_a_grace_before(tmp_path):
+    """A row sent a moment before a validate is still on its way to the pipeline: the
+    proctor asks only for rows sent at least the grace (the scoring deadline) before."""
+    from ppipe_stream.proctor import Proctor
+
+    now = [0]
+    spec = CommandSpec(command="validate", at=Duration("1s"), sample=50)
+    proctor = Proctor([spec], topic="t", pipelines=["p"], seed=1, duration_s=5.0, rtol=0, atol=0,
+                      task="classification", out=tmp_path / "c.jsonl", grace_ns=1000 * MS,
+                      clock=lambda: now[0])
+    proctor.on_rows(list(range(10)), [{"a": float(i)} for i in range(10)], ["x"] * 10)
+    now[0] = 1500 * MS
+    proctor.on_rows(list(range(10, 20)), [{"a": float(i)} for i in range(10, 20)], ["x"] * 10)
+    command, expected = proctor._build("c0", spec, 0)
+    assert sorted(command.args["ids"]) == list(range(10)) == sorted(expected)
+    now[0] = 2500 * MS  # both batches are old enough now
+    command, _ = proctor._build("c1", spec, 0)
+    assert sorted(command.args["ids"]) == list(range(20))
+
+
+def test_an_early_command_draws_from_every_row_sent(tmp_path):
+    from ppipe_stream.proctor import Proctor
+
+    spec = CommandSpec(command="validate", at=Duration("100ms"), sample=5)
+    proctor = Proctor([spec], topic="t", pipelines=["p"], seed=1, duration_s=5.0, rtol=0, atol=0,
+                      task="classification", out=tmp_path / "c.jsonl", grace_ns=1000 * MS, clock=lambda: 0)
+    proctor.on_rows([0, 1, 2], [{"a": 0.0}, {"a": 1.0}, {"a": 2.0}], ["x"] * 3)
+    command, _ = proctor._build("c0", spec, 0)
+    assert sorted(command.args["ids"]) == [0, 1, 2]
