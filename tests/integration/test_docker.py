@@ -271,7 +271,7 @@ def test_interrupt_leaves_no_container_network_or_broker(docker_engine, tmp_path
 
     scenario_path = ROOT / "scenarios" / "docker-quickstart.toml"
     proc = start_ppipe("run", str(scenario_path), "--plain", "--out", str(tmp_path / "run"),
-                       cwd=tmp_path, timeout=400)
+                       cwd=tmp_path)
     summary_path = tmp_path / "run" / "summary.json"
     wait_for_events(summary_path, more_than=50, timeout=120)
     proc.send_signal(signal.SIGINT)
