@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import ppipe
 from tests.e2e.test_validate import one_line
+from tests.helpers import ppipe
 from tests.integration.conftest import kafka_cluster  # noqa: F401
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,6 +21,8 @@ import pytest
 
 from ppipe_stream.brokers import describe_partitions
 from tests.conftest import answer_dataset, require_infra
+from tests.helpers import (Dataset, Kafka, Labels, Load, Scenario, Scoring, start_ppipe,
+                           summary_of)
 from tests.integration.test_cluster import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -35,10 +36,8 @@ class Launcher:
     def __init__(self, *args: str, cwd: Path) -> None:
         if shutil.which("java") is None or shutil.which("mvn") is None:
             require_infra("Apache Kafka needs java and mvn")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ppipe_stream", "broker", "start", "--kind", "kafka", *args],
-            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+        self.proc = start_ppipe("broker", "start", "--kind", "kafka", *args, cwd=cwd,
+                                stdin=subprocess.DEVNULL)
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -90,36 +89,6 @@ def _answers(port: int) -> bool:
         return False
 
 
-SCENARIO = """
-name = "failover-cli"
-seed = 5
-[dataset]
-source = "csv"
-path = "rows.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = {rate}
-duration = "{seconds}s"
-drain = "20s"
-[labels]
-delay = "500ms"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-task = "classification"
-deadline = "10s"
-[kafka]
-bootstrap = "{bootstrap}"
-partitions = 3
-replication_factor = 3
-acks = "all"
-idempotent = true
-"""
-
-
 def _input_topic(log: Path, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -137,11 +106,14 @@ def test_run_outlives_the_input_leaders_node_and_the_node_comes_back(tmp_path):
     launcher = Launcher("--nodes", "3", cwd=tmp_path)
     try:
         answer_dataset(tmp_path / "rows.csv", rate * seconds + 1000)
-        (tmp_path / "s.toml").write_text(SCENARIO.format(rate=rate, seconds=seconds,
-                                                         bootstrap=launcher.bootstrap))
-        run = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", "s.toml", "--out", "run",
-                                "--plain"], cwd=tmp_path, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        Scenario(name="failover-cli", seed=5, dataset=Dataset(path="rows.csv", target="label"),
+                 load=Load(rate=rate, duration=f"{seconds}s", drain="20s"),
+                 labels=Labels(delay="500ms"),
+                 scoring=Scoring(task="classification", deadline="10s"),
+                 kafka=Kafka(bootstrap=launcher.bootstrap, partitions=3, replication_factor=3,
+                             acks="all", idempotent=True)).write(tmp_path, "s.toml")
+        run = start_ppipe("run", "s.toml", "--out", "run", "--plain", cwd=tmp_path,
+                          stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             topic = _input_topic(tmp_path / "run" / "log.jsonl", timeout=90)
             time.sleep(6)
@@ -159,7 +131,7 @@ def test_run_outlives_the_input_leaders_node_and_the_node_comes_back(tmp_path):
                 run.kill()
                 run.communicate()
         assert run.returncode == 0, output[-3000:]
-        summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+        summary = summary_of(tmp_path / "run")
         assert summary["complete"] is True, summary
         launcher.wait_for(rf"^node {leader} restarted: pid \d+, port {port} ", timeout=120)
         assert _answers(port)

@@ -7,53 +7,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import (ROOT, Labels, Load, Pipeline, Scenario, Scoring, ppipe, start_ppipe,
+                           summary_of, wait_for_events)
 
 
-def ppipe(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ppipe_stream", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-ECHO_SCENARIO = """
-name = "echo-e2e"
-seed = 3
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "3s"
-warmup = "500ms"
-drain = "3s"
-[labels]
-delay = "200ms"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-task = "classification"
-deadline = "1s"
-[thresholds]
-{thresholds}
-"""
-
-
-def _write(tmp_path: Path, thresholds: str) -> Path:
-    path = tmp_path / "scenario.toml"
-    path.write_text(ECHO_SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv",
-                                         thresholds=thresholds))
-    return path
+def _write(tmp_path: Path, thresholds: dict[str, str], *, duration: str = "3s",
+           pipeline: Pipeline | None = None) -> Path:
+    """``tmp_path/scenario.toml``: iris at 100/s to one echo pipeline, judged by ``thresholds``."""
+    return Scenario(name="echo-e2e", seed=3,
+                    load=Load(rate=100, duration=duration, warmup="500ms", drain="3s"),
+                    labels=Labels(delay="200ms"), pipelines=[pipeline or Pipeline(name="echo")],
+                    scoring=Scoring(task="classification", deadline="1s"),
+                    thresholds=thresholds).write(tmp_path)
 
 
 def test_validate_ok(tmp_path):
@@ -63,7 +33,7 @@ def test_validate_ok(tmp_path):
 
 
 def test_bad_scenario_exits_2_with_one_line(tmp_path):
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"').read_text().replace("rate = 100", "rat = 100")
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"}).read_text().replace("rate = 100", "rat = 100")
     (tmp_path / "bad.toml").write_text(path)
     result = ppipe("run", "bad.toml", cwd=tmp_path)
     assert result.returncode == 2
@@ -85,14 +55,14 @@ def test_usage_error_exits_2(tmp_path):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_run_passes_exit_0_and_prints_folder_last(tmp_path):
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"\n"latency.p99" = "< 900ms"')
+    path = _write(tmp_path, {"missing_ratio": "< 0.01", "latency.p99": "< 900ms"})
     result = ppipe("run", str(path), "--plain", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     folder = Path(result.stdout.strip().splitlines()[-1])
     if not folder.is_absolute():
         folder = tmp_path / folder
     assert folder.parent.name == "runs" and folder.name.startswith("echo-e2e-")
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = summary_of(folder)
     assert summary["complete"] is True and summary["passed"] is True
     assert summary["broker"]["kind"] == "embedded-tansu"
     assert summary["pipelines"]["echo"]["status"]["missing"] == 0
@@ -102,28 +72,21 @@ def test_run_passes_exit_0_and_prints_folder_last(tmp_path):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_run_threshold_fails_exit_3(tmp_path):
-    path = _write(tmp_path, '"accuracy" = "> 0.99"')
+    path = _write(tmp_path, {"accuracy": "> 0.99"})
     result = ppipe("run", str(path), "--plain", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "out")
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "out")
     assert summary["passed"] is False
     assert summary["thresholds"][0]["ok"] is False
 
 
-def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     """A 60 s run in a subprocess, returned once its events are flowing."""
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
-    path.write_text(path.read_text().replace('duration = "3s"', 'duration = "60s"'))
-    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
-                             "--out", str(tmp_path / "out")], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"}, duration="60s")
+    proc = start_ppipe("run", str(path), "--plain", "--out", str(tmp_path / "out"), cwd=tmp_path)
     summary_path = tmp_path / "out" / "summary.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until events are flowing
-        if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
-            break
-        time.sleep(0.2)
+    wait_for_events(summary_path, more_than=50, timeout=60)
     return proc, summary_path
 
 

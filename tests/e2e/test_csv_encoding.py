@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_validate import one_line, scenario
+from tests.helpers import ppipe
 
 CSV = 'source = "csv"\npath = "data/latin.csv"\ntarget = "label"'
 
@@ -24,8 +25,6 @@ def latin_csv(folder, rows_before: int = 2) -> None:
 def test_a_latin1_byte_in_the_first_rows_is_one_line_naming_file_and_line(tmp_path, command):
     latin_csv(tmp_path)
     scenario(tmp_path, dataset=CSV)
-    from tests.e2e.test_cli import ppipe
-
     line = one_line(ppipe(command, "scenario.toml", cwd=tmp_path))
     assert f"{tmp_path / 'data' / 'latin.csv'}:4:" in line, line  # header, 2 rows, then it
     assert "not UTF-8" in line and "0xe9" in line and "internal error" not in line

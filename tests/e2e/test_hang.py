@@ -6,54 +6,31 @@ not hung; a frozen pipeline with events still flowing is hung within
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import answer_dataset
+from tests.helpers import (Dataset, Fault, Labels, Load, Pipeline, Scenario, Scoring, example, ppipe,
+                           summary_of)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-SCENARIO = """
-name = "{name}"
-seed = 1
-[dataset]
-source = "csv"
-path = "{data}"
-target = "label"
-[load]
-profile = "constant"
-rate = {rate}
-{stop}
-drain = "{drain}"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "p"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.{example}"]
-env = {{ PPIPE_FAULTY_LATE_MS = "0" }}
-hang_after = "1s"
-[scoring]
-task = "classification"
-deadline = "10s"
-window = "500ms"
-{faults}
-"""
 
-
-def run(tmp_path: Path, **fields: str) -> tuple[dict, list[dict]]:
+def run(tmp_path: Path, *, name: str, load: Load, example_name: str,
+        faults: list[Fault] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     data = answer_dataset(tmp_path / "answers.csv", 400)
-    path = tmp_path / "scenario.toml"
-    path.write_text(SCENARIO.format(data=data, **fields))
+    path = Scenario(name=name, seed=1, dataset=Dataset(path=str(data), target="label"), load=load,
+                    labels=Labels(delay="never"),
+                    pipelines=[Pipeline(name="p", command=example(example_name),
+                                        env={"PPIPE_FAULTY_LATE_MS": "0"}, hang_after="1s")],
+                    scoring=Scoring(task="classification", deadline="10s", window="500ms"),
+                    faults=faults).write(tmp_path)
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
-                             "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=120)
     assert result.returncode in (0, 3), result.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = summary_of(out)
     lines = (out / "incidents.jsonl").read_text().splitlines()
     return summary, [json.loads(line) for line in lines if line.strip()]
 
@@ -61,8 +38,8 @@ def run(tmp_path: Path, **fields: str) -> tuple[dict, list[dict]]:
 def test_an_idle_pipeline_whose_last_answer_was_garbage_is_not_hung(tmp_path):
     """ids 0-3 go out; the faulty pipeline answers id 3 with bytes that are not JSON
     (so id 3 waits forever) and then receives nothing more: idle, never hung."""
-    summary, incidents = run(tmp_path, name="idle", rate="20", stop="count = 4",
-                             drain="3s", example="faulty", faults="")
+    summary, incidents = run(tmp_path, name="idle", load=Load(rate=20, count=4, drain="3s"),
+                             example_name="faulty")
     container = summary["pipelines"]["p"]["container"]
     status = summary["pipelines"]["p"]["status"]
     assert status["syntax_error"] == 1 and status["missing"] == 1, status
@@ -72,9 +49,8 @@ def test_an_idle_pipeline_whose_last_answer_was_garbage_is_not_hung(tmp_path):
 
 def test_a_frozen_pipeline_with_events_flowing_is_hung_within_hang_after(tmp_path):
     summary, incidents = run(
-        tmp_path, name="frozen", rate="50", stop='duration = "5s"', drain="4s",
-        example="echo",
-        faults='[[faults]]\nat = "2s"\naction = "pause"\npipeline = "p"\nduration = "2s"\n')
+        tmp_path, name="frozen", load=Load(rate=50, duration="5s", drain="4s"), example_name="echo",
+        faults=[Fault(at="2s", action="pause", pipeline="p", duration="2s")])
     hangs = [i for i in incidents if i["kind"] == "pipeline_hang"]
     assert len(hangs) == 1, incidents
     assert hangs[0]["detected_after_s"] <= 1.0 + 0.2, hangs

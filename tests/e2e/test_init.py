@@ -5,16 +5,13 @@ the run with ModuleNotFoundError)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_infra
-from tests.e2e.test_cli import ppipe
+from tests.helpers import ppipe, summary_of
 
 
 def test_init_says_it_needs_docker_and_offers_process(tmp_path):
@@ -51,13 +48,11 @@ def test_scaffold_installs_what_requirements_lists(tmp_path, docker_host):
     (folder / "main.py").write_text(main)
     scenario = (folder / "scenario.toml").read_text().replace('duration = "10s"', 'duration = "4s"')
     (folder / "scenario.toml").write_text(scenario)
-    env = {**os.environ, "DOCKER_HOST": docker_host}
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", "mypipe/scenario.toml", "--plain",
-                             "--out", str(tmp_path / "run")], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = ppipe("run", "mypipe/scenario.toml", "--plain", "--out", str(tmp_path / "run"),
+                   cwd=tmp_path, env={"DOCKER_HOST": docker_host}, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert any(p.name.startswith("cachetools-") for p in (folder / "wheels").iterdir()), \
         "the harness put the listed package into wheels/"
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     figures = summary["pipelines"]["mypipe"]
     assert figures["status"]["missing"] == 0 and figures["metrics"]["accuracy"] > 0.5

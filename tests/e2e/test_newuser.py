@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import ROOT, _write, ppipe
+from tests.e2e.test_cli import _write
+from tests.helpers import ROOT, CliResult, Pipeline, ppipe, summary_of
 
 
-def _one_line_error(result: subprocess.CompletedProcess) -> str:
+def _one_line_error(result: CliResult) -> str:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -32,7 +33,7 @@ def test_out_refuses_an_earlier_run_folder(tmp_path):
     earlier = tmp_path / "runs" / "base-20261201T184825"
     earlier.mkdir(parents=True)
     (earlier / "summary.json").write_text('{"run_id": "base-20261201T184825"}')
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"})
     line = _one_line_error(ppipe("run", str(path), "--out", str(earlier), cwd=tmp_path))
     assert str(earlier) in line and "--force" in line
     assert json.loads((earlier / "summary.json").read_text()) == {"run_id": "base-20261201T184825"}
@@ -43,7 +44,7 @@ def test_out_refuses_an_unrelated_folder_and_a_file(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine\n")
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"})
     line = _one_line_error(ppipe("run", str(path), "--out", str(mine), cwd=tmp_path))
     assert "not empty" in line and str(mine) in line
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
@@ -64,7 +65,7 @@ def test_out_refuses_an_unrelated_folder_and_a_file(tmp_path):
     (["--tag", "=x"], ["--tag '=x'", "KEY=VALUE"]),
 ])
 def test_bad_overrides_are_one_line_naming_the_path(tmp_path, args, expected):
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"})
     line = _one_line_error(ppipe("run", str(path), *args, cwd=tmp_path))
     for text in expected:
         assert text in line, line
@@ -77,14 +78,14 @@ def test_bad_overrides_are_one_line_naming_the_path(tmp_path, args, expected):
 def tagged_run(tmp_path_factory):
     """``ppipe run`` with --set, -e and --tag, written with --out outside the runs dir."""
     where = tmp_path_factory.mktemp("newuser")
-    path = _write(where, '"missing_ratio" = "< 0.01"')
+    path = _write(where, {"missing_ratio": "< 0.01"})
     out = where / "elsewhere" / "tagged"
     result = ppipe("run", str(path), "--plain", "--out", str(out),
                    "--set", "load.rate=50", "--set", 'load.duration=2s', "--set", "name=renamed",
                    "-e", "PPIPE_ECHO_ANSWER=setosa", "--tag", "team=ml", "--tag", "ticket=18",
                    cwd=where, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    return where, out, json.loads((out / "summary.json").read_text())
+    return where, out, summary_of(out)
 
 
 @pytest.mark.kafka
@@ -184,27 +185,22 @@ def test_force_writes_over_an_earlier_run(tagged_run, tmp_path):
     where, out, summary = tagged_run
     earlier = tmp_path / "earlier"
     shutil.copytree(out, earlier)
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"})
     result = ppipe("run", str(path), "--plain", "--out", str(earlier), "--force",
                    "--set", "load.duration=1s", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    replaced = json.loads((earlier / "summary.json").read_text())
+    replaced = summary_of(earlier)
     assert replaced["run_id"] != summary["run_id"] and replaced["scenario"] == "echo-e2e"
 
 
 # -- 7. a docker pipeline without an engine is named ------------------------------------
 
 def test_no_docker_engine_names_the_pipeline(tmp_path):
-    path = _write(tmp_path, '"missing_ratio" = "< 0.01"')
-    text = path.read_text().replace('runtime = "process"\ncommand = ["python", "-m", "ppipe_stream.examples.echo"]',
-                                    'runtime = "docker"\nbuild = "."')
-    text = text.replace('name = "echo"\n', 'name = "my-model"\n')
-    path.write_text(text)
+    path = _write(tmp_path, {"missing_ratio": "< 0.01"},
+                  pipeline=Pipeline(name="my-model", runtime="docker", build="."))
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
-                             "--out", str(tmp_path / "run")], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120, env=env)
+    result = ppipe("run", str(path), "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path,
+                   timeout=120, env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     error = [line for line in result.stderr.splitlines() if "error" in line]

@@ -4,68 +4,38 @@ shown as not judged, and it still gets a report saying why."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.helpers import (Load, Pipeline, Scenario, Scoring, ppipe, start_ppipe, summary_of,
+                           wait_for_events)
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-PPIPE = [sys.executable, "-m", "ppipe_stream"]
 
-SCENARIO = """
-name = "outcome"
-seed = 3
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "{duration}"
-drain = "2s"
-[[pipelines]]
-name = "{name}"
-runtime = "{runtime}"
-{command}
-[scoring]
-task = "classification"
-deadline = "1s"
-[thresholds]
-"missing_ratio" = "< 0.5"
-"""
-ECHO = 'command = ["python", "-m", "ppipe_stream.examples.echo"]'
-
-
-def write(tmp_path: Path, *, name: str = "echo", runtime: str = "process", command: str = ECHO,
-          duration: str = "3s") -> Path:
-    path = tmp_path / "scenario.toml"
-    path.write_text(SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv", name=name,
-                                    runtime=runtime, command=command, duration=duration))
-    return path
+def write(tmp_path: Path, pipeline: Pipeline | None = None, *, duration: str = "3s") -> Path:
+    """``tmp_path/scenario.toml``: iris at 100/s to one pipeline (echo unless told)."""
+    return Scenario(name="outcome", seed=3, load=Load(rate=100, duration=duration, drain="2s"),
+                    pipelines=[pipeline or Pipeline(name="echo")],
+                    scoring=Scoring(task="classification", deadline="1s"),
+                    thresholds={"missing_ratio": "< 0.5"}).write(tmp_path)
 
 
 def runs_row(tmp_path: Path, folder: Path) -> str:
-    result = subprocess.run([*PPIPE, "runs", "--runs-dir", str(folder.parent)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "COLUMNS": "250"})
+    result = ppipe("runs", "--runs-dir", str(folder.parent), cwd=tmp_path, timeout=60,
+                   env={"COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
-    run_id = json.loads((folder / "summary.json").read_text())["run_id"]  # the name runs lists
+    run_id = summary_of(folder)["run_id"]  # the name runs lists
     rows = [line for line in result.stdout.splitlines() if run_id in line]
     assert rows, result.stdout
     return rows[0]
 
 
-def check_failed_folder(tmp_path: Path, folder: Path, why: str) -> dict:
-    summary = json.loads((folder / "summary.json").read_text())
+def check_failed_folder(tmp_path: Path, folder: Path, why: str) -> dict[str, Any]:
+    summary = summary_of(folder)
     assert summary["outcome"] == "failed" and summary["complete"] is False
     assert summary["passed"] is False
     assert summary["validity"]["valid"] is False and summary["validity"]["judged"] is False
@@ -79,10 +49,9 @@ def check_failed_folder(tmp_path: Path, folder: Path, why: str) -> dict:
 
 
 def test_a_pipeline_that_exits_before_it_is_ready(tmp_path):
-    path = write(tmp_path, command='command = ["python", "-c", "import sys; sys.exit(3)"]')
+    path = write(tmp_path, Pipeline(name="echo", command=["python", "-c", "import sys; sys.exit(3)"]))
     out = tmp_path / "runs" / "exits"
-    result = subprocess.run([*PPIPE, "run", str(path), "--plain", "--out", str(out)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=120)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     check_failed_folder(tmp_path, out, "exited before it was ready")
@@ -93,11 +62,10 @@ def test_a_pipeline_that_exits_before_it_is_ready(tmp_path):
 def test_no_docker_engine(tmp_path):
     """A docker pipeline with no engine: failed, and the broker named is the one it
     would have used (tansu in the sandbox), marked as never started."""
-    path = write(tmp_path, name="boxed", runtime="docker", command='image = "ppipe/nothing:local"')
+    path = write(tmp_path, Pipeline(name="boxed", runtime="docker", image="ppipe/nothing:local"))
     out = tmp_path / "runs" / "nodocker"
-    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
-    result = subprocess.run([*PPIPE, "run", str(path), "--plain", "--out", str(out)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=120,
+                   env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
     assert result.returncode in (1, 2), result.stderr
     assert "Traceback" not in result.stderr
     summary = check_failed_folder(tmp_path, out, "Docker")
@@ -107,20 +75,15 @@ def test_no_docker_engine(tmp_path):
 def test_ctrl_c_shows_thresholds_not_judged(tmp_path):
     path = write(tmp_path, duration="60s")
     out = tmp_path / "runs" / "interrupted"
-    proc = subprocess.Popen([*PPIPE, "run", str(path), "--plain", "--out", str(out)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "250"})
+    proc = start_ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path,
+                       env={"COLUMNS": "250"})
     summary_path = out / "summary.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
-            break
-        time.sleep(0.2)
+    wait_for_events(summary_path, more_than=50, timeout=60)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "ok:" not in stdout and "not judged: missing_ratio" in stdout, stdout
-    summary = json.loads(summary_path.read_text())
+    summary = summary_of(out)
     assert summary["outcome"] == "interrupted" and summary["passed"] is False
     assert summary["validity"] == {**summary["validity"], "valid": False, "judged": False}
     assert all(t["judged"] is False for t in summary["thresholds"])

@@ -5,58 +5,33 @@ events counted and says INVALID while it goes (or stops at once with
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import CliResult, Kafka, Labels, Load, Scenario, Scoring, iris, ppipe, summary_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-SCENARIO = """
-name = "{name}"
-seed = 7
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-shuffle = true
-loop = true
-[load]
-profile = "constant"
-rate = {rate}
-duration = "{duration}"
-drain = "2s"
-{load_extra}
-[labels]
-delay = "1s"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-deadline = "500ms"
-[kafka]
-bootstrap = "embedded"
-partitions = 4
-"""
 
-
-def run(tmp_path: Path, *, name: str, rate: str, duration: str, load_extra: str = "",
-        preexec=None, timeout: float = 180) -> tuple[subprocess.CompletedProcess, dict]:
-    scenario = tmp_path / f"{name}.toml"
-    scenario.write_text(SCENARIO.format(name=name, iris=ROOT / "scenarios" / "data" / "iris.csv",
-                                        rate=rate, duration=duration, load_extra=load_extra))
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(scenario), "--plain",
-                             "--out", str(tmp_path / name)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=timeout, preexec_fn=preexec)
+def run(tmp_path: Path, *, name: str, rate: float, duration: str, max_lag: str | None = None,
+        on_overload: str | None = None, preexec: Callable[[], None] | None = None,
+        timeout: float = 180) -> tuple[CliResult, dict[str, Any]]:
+    scenario = Scenario(name=name, seed=7, dataset=iris(shuffle=True),
+                        load=Load(rate=rate, duration=duration, drain="2s", max_lag=max_lag,
+                                  on_overload=on_overload),
+                        labels=Labels(delay="1s"), scoring=Scoring(deadline="500ms"),
+                        kafka=Kafka(bootstrap="embedded", partitions=4)).write(tmp_path, f"{name}.toml")
+    result = ppipe("run", str(scenario), "--plain", "--out", str(tmp_path / name), cwd=tmp_path,
+                   timeout=timeout, preexec_fn=preexec)
     assert (tmp_path / name / "summary.json").exists(), result.stderr[-2000:]
-    return result, json.loads((tmp_path / name / "summary.json").read_text())
+    return result, summary_of(tmp_path / name)
 
 
 def test_a_rate_the_harness_cannot_keep_drops_events_and_ends_on_time(tmp_path):
@@ -64,7 +39,7 @@ def test_a_rate_the_harness_cannot_keep_drops_events_and_ends_on_time(tmp_path):
     whole schedule for minutes, hours late. Now events more than max_lag (1 s) late
     are dropped and counted, the dispatch ends at 3 s + max_lag, and the run is
     INVALID from the first drop on, in the live lines too."""
-    result, summary = run(tmp_path, name="overload", rate="1e7", duration="3s")
+    result, summary = run(tmp_path, name="overload", rate=1e7, duration="3s")
     dispatch = summary["dispatch"]
     assert summary["complete"] is True
     assert dispatch["dropped"] > 0
@@ -85,8 +60,8 @@ def test_a_rate_the_harness_cannot_keep_drops_events_and_ends_on_time(tmp_path):
 
 
 def test_on_overload_stop_ends_the_run_at_the_first_drop(tmp_path):
-    result, summary = run(tmp_path, name="stop", rate="1e7", duration="30s",
-                          load_extra='on_overload = "stop"\nmax_lag = "500ms"')
+    result, summary = run(tmp_path, name="stop", rate=1e7, duration="30s",
+                          on_overload="stop", max_lag="500ms")
     dispatch = summary["dispatch"]
     assert dispatch["stopped_on_overload"] is True and dispatch["dropped"] > 0
     assert dispatch["planned_events"] < 30_000_000 // 4  # it did not walk the 30 s schedule
@@ -109,7 +84,7 @@ def test_a_harness_starved_of_cpu_is_invalid_with_the_reason(tmp_path):
                for _ in range(2)]
     try:
         time.sleep(0.5)
-        _, summary = run(tmp_path, name="starved", rate="100", duration="4s", preexec=pin,
+        _, summary = run(tmp_path, name="starved", rate=100, duration="4s", preexec=pin,
                          timeout=240)
     finally:
         for burner in burners:

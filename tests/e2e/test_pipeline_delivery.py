@@ -10,41 +10,16 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
+import msgspec
 import pytest
 
 from ppipe_stream import protocol
 from ppipe_stream.brokers.kafka import ensure_kafka_jars, kafka_jvm
 from tests.conftest import answer_dataset
+from tests.helpers import Dataset, Kafka, Load, Scenario, Scoring, ppipe, summary_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-SCENARIO = """
-name = "delivery"
-seed = 1
-[dataset]
-source = "csv"
-path = "rows.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = 200
-duration = "2s"
-drain = "5s"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-task = "classification"
-deadline = "2s"
-[kafka]
-bootstrap = "{bootstrap}"
-partitions = 2
-{delivery}
-"""
-
 
 def _producer_ids(kafka_broker, topic: str, partitions: int) -> list[int]:
     """The producer id of every record batch of ``topic``, from the broker's log segments."""
@@ -57,17 +32,20 @@ def _producer_ids(kafka_broker, topic: str, partitions: int) -> list[int]:
     return [int(i) for i in re.findall(r"producerId: (-?\d+)", dump.stdout)]
 
 
-@pytest.mark.parametrize("delivery, idempotent", [('acks = "all"\nidempotent = true', True),
-                                                  ('acks = "1"', False)])
+@pytest.mark.parametrize("delivery, idempotent", [
+    pytest.param(Kafka(acks="all", idempotent=True), True, id='acks = "all"\nidempotent = true-True'),
+    pytest.param(Kafka(acks="1"), False, id='acks = "1"-False')])
 def test_the_runs_acks_and_idempotence_reach_the_sdks_output_producer(kafka_broker, tmp_path,
                                                                        delivery, idempotent):
     answer_dataset(tmp_path / "rows.csv", 1000)
-    (tmp_path / "s.toml").write_text(SCENARIO.format(bootstrap=kafka_broker.bootstrap,
-                                                     delivery=delivery))
-    run = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", "s.toml", "--out", "run",
-                          "--plain"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    kafka = msgspec.structs.replace(delivery, bootstrap=kafka_broker.bootstrap, partitions=2)
+    Scenario(name="delivery", seed=1, dataset=Dataset(path="rows.csv", target="label"),
+             load=Load(rate=200, duration="2s", drain="5s"),
+             scoring=Scoring(task="classification", deadline="2s"),
+             kafka=kafka).write(tmp_path, "s.toml")
+    run = ppipe("run", "s.toml", "--out", "run", "--plain", cwd=tmp_path, timeout=180)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     assert summary["pipelines"]["echo"]["status"]["missing"] == 0
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     topic = next(entry["topic"] for entry in log if entry.get("event") == "dispatch.started")

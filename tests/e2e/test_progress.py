@@ -4,16 +4,14 @@ time elapsed as it starts, and the broker's start-up time is in summary.json."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+from tests.helpers import ROOT, ppipe, summary_of
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def local(text: str) -> str:
@@ -26,15 +24,13 @@ def local(text: str) -> str:
     return head + "[kafka]" + rest.partition("[kafka]")[2] if rest else text
 
 
-def run_plain(tmp_path: Path, text: str) -> tuple[str, dict]:
+def run_plain(tmp_path: Path, text: str) -> tuple[str, dict[str, Any]]:
     path = tmp_path / "scenario.toml"
     path.write_text(text)
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
-                             "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=240)
+    result = ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=240)
     assert result.returncode == 0, result.stderr
-    return result.stderr, json.loads((out / "summary.json").read_text())
+    return result.stderr, summary_of(out)
 
 
 def test_embedded_kafka_start_is_shown_and_timed(tmp_path):

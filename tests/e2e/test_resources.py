@@ -5,46 +5,24 @@ embedded broker's own, in the timeline and on the report's resources chart."""
 from __future__ import annotations
 
 import csv
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import Load, Pipeline, Scenario, Scoring, ppipe
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-SCENARIO = """
-name = "resources"
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "4s"
-drain = "2s"
-[[pipelines]]
-name = "wrapped"
-runtime = "process"
 # the model runs in a child of a shell: the child's use must count too
-command = ["sh", "-c", "{python} -m ppipe_stream.examples.river_online; exit $?"]
-[scoring]
-task = "classification"
-"""
+WRAPPED = Pipeline(name="wrapped", command=[
+    "sh", "-c", f"{sys.executable} -m ppipe_stream.examples.river_online; exit $?"])
 
 
 def test_process_pipeline_harness_and_broker_use_are_measured(tmp_path):
-    path = tmp_path / "scenario.toml"
-    path.write_text(SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv",
-                                    python=sys.executable))
+    path = Scenario(name="resources", load=Load(rate=100, duration="4s", drain="2s"),
+                    pipelines=[WRAPPED], scoring=Scoring(task="classification")).write(tmp_path)
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
-                             "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     with open(out / "timeline.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

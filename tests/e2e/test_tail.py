@@ -4,49 +4,21 @@ the run's latest frame, not at the oldest one on the topic."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import ROOT, ppipe
-
-PPIPE = [sys.executable, "-m", "ppipe_stream"]
-
-SCENARIO = """
-name = "tailme"
-seed = 2
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "{duration}"
-warmup = "500ms"
-drain = "2s"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[kafka]
-bootstrap = "{bootstrap}"
-"""
+from tests.helpers import CliResult, Kafka, Load, Scenario, ppipe, start_ppipe, summary_of
 
 
 def _scenario(folder: Path, duration: str, bootstrap: str = "embedded") -> Path:
-    path = folder / "tailme.toml"
-    path.write_text(SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv", duration=duration,
-                                    bootstrap=bootstrap))
-    return path
+    return Scenario(name="tailme", seed=2,
+                    load=Load(rate=100, duration=duration, warmup="500ms", drain="2s"),
+                    kafka=Kafka(bootstrap=bootstrap)).write(folder, "tailme.toml")
 
 
-def _one_line_exit_2(result: subprocess.CompletedProcess) -> str:
+def _one_line_exit_2(result: CliResult) -> str:
     assert result.returncode == 2, result.stdout + result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -78,14 +50,12 @@ def test_tail_of_a_missing_run_id_is_one_line(tansu_broker, tmp_path):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_tail_wait_waits_for_the_run_to_appear(tmp_path):
-    tail = subprocess.Popen([*PPIPE, "tail", "--wait", str(tmp_path / "later")], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tail = start_ppipe("tail", "--wait", str(tmp_path / "later"), cwd=tmp_path)
     try:
         time.sleep(3)
         assert tail.poll() is None, "--wait waits for a run that has not started"
-        run = subprocess.run([*PPIPE, "run", str(_scenario(tmp_path, "2s")), "--plain", "--out",
-                              str(tmp_path / "later")], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=120)
+        run = ppipe("run", str(_scenario(tmp_path, "2s")), "--plain", "--out",
+                    str(tmp_path / "later"), cwd=tmp_path, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
         out, err = tail.communicate(timeout=60)
     finally:
@@ -98,11 +68,10 @@ def test_tail_wait_waits_for_the_run_to_appear(tmp_path):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_remote_tail_starts_at_the_latest_frame(tansu_broker, tmp_path):
-    run = subprocess.run([*PPIPE, "run", str(_scenario(tmp_path, "4s", tansu_broker.bootstrap)),
-                          "--plain", "--out", str(tmp_path / "run")], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
+    run = ppipe("run", str(_scenario(tmp_path, "4s", tansu_broker.bootstrap)),
+                "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    run_id = json.loads((tmp_path / "run" / "summary.json").read_text())["run_id"]
+    run_id = summary_of(tmp_path / "run")["run_id"]
     tail = ppipe("tail", "--bootstrap", tansu_broker.bootstrap, "--run-id", run_id, cwd=tmp_path,
                  timeout=60)
     assert tail.returncode == 0, tail.stderr

@@ -7,13 +7,12 @@ and runs again from anywhere."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import ROOT, ppipe
+from tests.helpers import ROOT, ppipe, summary_of
 
 SCENARIO = """
 name = "checked"
@@ -149,7 +148,7 @@ def test_a_run_folders_scenario_validates_and_runs_again_from_anywhere(tmp_path)
         assert "ok" in checked.stdout
     again = ppipe("run", str(copy), "--plain", "--out", "second", cwd=elsewhere)
     assert again.returncode == 0, again.stderr
-    summary = json.loads((elsewhere / "second" / "summary.json").read_text())
+    summary = summary_of(elsewhere / "second")
     assert summary["complete"] and summary["dispatch"]["events_sent"] >= 90, summary["dispatch"]
     # the copy of the copy reads the same files
     assert (elsewhere / "second" / "scenario.toml").read_text() == copy.read_text()

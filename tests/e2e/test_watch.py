@@ -15,57 +15,29 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_infra
+from tests.helpers import (Kafka, Labels, Load, Pipeline, Scenario, Scoring, example, iris, ppipe,
+                           start_ppipe, summary_of)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-PPIPE = [sys.executable, "-m", "ppipe_stream"]
-
-SCENARIO = """
-name = "watch"
-seed = 2
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-shuffle = true
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "{duration}"
-warmup = "500ms"
-drain = "3s"
-[labels]
-delay = "200ms"
-[[pipelines]]
-name = "river"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.river_online"]
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-metrics = ["accuracy"]
-[kafka]
-bootstrap = "{bootstrap}"
-"""
 
 
 def write_scenario(folder: Path, duration: str = "4s", bootstrap: str = "embedded") -> Path:
-    path = folder / "watch.toml"
-    path.write_text(SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv",
-                                    duration=duration, bootstrap=bootstrap))
-    return path
+    return Scenario(name="watch", seed=2, dataset=iris(shuffle=True),
+                    load=Load(rate=100, duration=duration, warmup="500ms", drain="3s"),
+                    labels=Labels(delay="200ms"),
+                    pipelines=[Pipeline(name="river", command=example("river_online")),
+                               Pipeline(name="echo", command=example("echo"))],
+                    scoring=Scoring(metrics=["accuracy"]),
+                    kafka=Kafka(bootstrap=bootstrap)).write(folder, "watch.toml")
 
 
 @pytest.fixture(scope="module")
 def finished_run():
     """One real, short run shared by the report tests."""
     folder = Path(tempfile.mkdtemp(prefix="ppipe-watch-"))
-    result = subprocess.run([*PPIPE, "run", str(write_scenario(folder)), "--plain", "--out",
-                             str(folder / "run")], capture_output=True, text=True, timeout=180)
+    result = ppipe("run", str(write_scenario(folder)), "--plain", "--out", str(folder / "run"),
+                   timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     yield folder / "run"
     shutil.rmtree(folder, ignore_errors=True)
@@ -113,19 +85,18 @@ def test_report_is_written_and_renders_with_its_charts(finished_run, tmp_path):
 def test_report_overlays_two_runs(finished_run, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(finished_run, other)
-    summary = json.loads((other / "summary.json").read_text())
+    summary = summary_of(other)
     summary["run_id"] = "the-other-run"
     (other / "summary.json").write_text(json.dumps(summary))
-    result = subprocess.run([*PPIPE, "report", str(finished_run), str(other), "--out", str(tmp_path / "both.html")],
-                            capture_output=True, text=True, timeout=120)
+    result = ppipe("report", str(finished_run), str(other), "--out", str(tmp_path / "both.html"),
+                   timeout=120)
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "both.html").read_text()
     assert "the-other-run" in html and summary["run_id"] in html and "(dashed)" in html
 
 
 def test_runs_lists_past_runs(finished_run):
-    result = subprocess.run([*PPIPE, "runs", "--runs-dir", str(finished_run.parent)], capture_output=True,
-                            text=True, timeout=60)
+    result = ppipe("runs", "--runs-dir", str(finished_run.parent), timeout=60)
     assert result.returncode == 0, result.stderr
     assert "run" in result.stdout and "accuracy" in result.stdout and "yes" in result.stdout
 
@@ -165,11 +136,10 @@ def test_live_view_in_a_real_terminal(tmp_path):
 
 def test_tail_follows_a_running_folder(tmp_path):
     scenario = write_scenario(tmp_path, duration="6s")
-    run = subprocess.Popen([*PPIPE, "run", str(scenario), "--plain", "--out", str(tmp_path / "run")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = start_ppipe("run", str(scenario), "--plain", "--out", str(tmp_path / "run"),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        tail = subprocess.run([*PPIPE, "tail", "--wait", str(tmp_path / "run")], capture_output=True, text=True,
-                              timeout=120)
+        tail = ppipe("tail", "--wait", str(tmp_path / "run"), timeout=120)
     finally:
         run.wait(timeout=120)
     assert tail.returncode == 0, tail.stderr
@@ -178,16 +148,15 @@ def test_tail_follows_a_running_folder(tmp_path):
 
 def test_tail_reads_the_scores_topic(tansu_broker, tmp_path):
     scenario = write_scenario(tmp_path, duration="6s", bootstrap=tansu_broker.bootstrap)
-    run = subprocess.Popen([*PPIPE, "run", str(scenario), "--plain", "--out", str(tmp_path / "run")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = start_ppipe("run", str(scenario), "--plain", "--out", str(tmp_path / "run"),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         summary = tmp_path / "run" / "summary.json"
         deadline = time.monotonic() + 60
         while not summary.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         run_id = json.loads(summary.read_text())["run_id"]
-        tail = subprocess.run([*PPIPE, "tail", "--bootstrap", tansu_broker.bootstrap, "--run-id", run_id],
-                              capture_output=True, text=True, timeout=120)
+        tail = ppipe("tail", "--bootstrap", tansu_broker.bootstrap, "--run-id", run_id, timeout=120)
     finally:
         run.wait(timeout=120)
     assert tail.returncode == 0, tail.stderr

@@ -9,23 +9,22 @@ run's records and printed a p50 of tens of seconds.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.helpers import ppipe
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 RATES = (100, 1000)
 
 
-def bench(bootstrap: str, cwd: Path) -> dict:
+def bench(bootstrap: str, cwd: Path) -> dict[str, Any]:
     """One ``ppipe bench`` with the default scenario; its bench.json."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ppipe_stream", "bench", "--bootstrap", bootstrap,
-         "--rates", ",".join(map(str, RATES)), "--seconds", "3"],
-        cwd=cwd, capture_output=True, text=True, timeout=280)
+    result = ppipe("bench", "--bootstrap", bootstrap, "--rates", ",".join(map(str, RATES)),
+                   "--seconds", "3", cwd=cwd, timeout=280)
     assert result.returncode == 0, result.stderr[-3000:]
     folder = cwd / result.stdout.strip().splitlines()[-1]
     return json.loads((folder / "bench.json").read_text())

@@ -7,8 +7,6 @@ import base64
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from ppipe_stream.brokers.kafka import (ensure_kafka_jars, format_storage, kafka
                                         server_properties)
 from ppipe_stream.errors import BrokerError
 from tests.conftest import require_infra
+from tests.helpers import start_ppipe
 
 pytestmark = pytest.mark.kafka
 
@@ -62,8 +61,7 @@ def test_stop_leaves_no_process():
 
 @pytest.mark.parametrize("kind", ["tansu", "kafka"])
 def test_ppipe_broker_start_cli(kind):
-    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "broker", "start", "--kind", kind],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_ppipe("broker", "start", "--kind", kind)
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("bootstrap=127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")

@@ -10,8 +10,6 @@ import csv
 import json
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ppipe_stream import protocol
 from ppipe_stream.brokers import create_topics
 from ppipe_stream.run.orchestration import run_scenario
-from ppipe_stream.scenario import loads_scenario
+from tests.helpers import Dataset, Kafka, Labels, Load, Scenario, Scoring, ppipe, start_ppipe
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -187,34 +185,13 @@ async def test_leader_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster,
     rate, seconds, partitions = 250, 18, 3
     _dataset(tmp_path / "rows.csv", rate * seconds + 1000)
     name = f"failover-{uuid.uuid4().hex[:8]}"
-    loaded = loads_scenario(f"""
-name = "{name}"
-seed = 3
-[dataset]
-source = "csv"
-path = "rows.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = {rate}
-duration = "{seconds}s"
-drain = "15s"
-[labels]
-delay = "500ms"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-task = "classification"
-deadline = "10s"
-[kafka]
-bootstrap = "{kafka_cluster.bootstrap}"
-partitions = {partitions}
-replication_factor = 3
-acks = "all"
-idempotent = true
-""", file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    loaded = Scenario(name=name, seed=3, dataset=Dataset(path="rows.csv", target="label"),
+                      load=Load(rate=rate, duration=f"{seconds}s", drain="15s"),
+                      labels=Labels(delay="500ms"),
+                      scoring=Scoring(task="classification", deadline="10s"),
+                      kafka=Kafka(bootstrap=kafka_cluster.bootstrap, partitions=partitions,
+                                  replication_factor=3, acks="all", idempotent=True),
+                      ).loaded(tmp_path, filename="s.toml")
     run_dir = tmp_path / "run"
     killer = _LeaderKiller(kafka_cluster, run_dir, after_s=4, target=target)
     killer.start()
@@ -289,9 +266,7 @@ def _started_ns(records: list[tuple[int, bytes, dict[str, bytes]]]) -> int:
 
 
 def test_ppipe_broker_start_three_nodes_and_stop_leaves_nothing(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "broker", "start", "--kind",
-                             "kafka", "--nodes", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_ppipe("broker", "start", "--kind", "kafka", "--nodes", "3")
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("bootstrap="), (line, proc.stderr.read() if proc.poll() else "")
@@ -312,7 +287,6 @@ def test_ppipe_broker_start_three_nodes_and_stop_leaves_nothing(tmp_path):
 @pytest.mark.parametrize("argv", [["--kind", "tansu", "--nodes", "3"], ["--kind", "kafka", "--nodes", "0"],
                                   ["--kind", "kafka", "--nodes", "3", "--port", "9092"]])
 def test_ppipe_broker_start_rejects_bad_node_counts(argv):
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "broker", "start", *argv],
-                            capture_output=True, text=True, timeout=60)
+    result = ppipe("broker", "start", *argv, timeout=60)
     assert result.returncode != 0
     assert "--nodes" in result.stderr or "--port" in result.stderr

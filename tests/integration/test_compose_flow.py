@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+from tests.helpers import ROOT, start_ppipe, summary_of
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def _echo_command(runs: Path) -> str:
@@ -41,9 +41,8 @@ def test_harness_and_external_echo_as_compose_runs_them(kafka_cluster, tmp_path)
     runs = tmp_path / "runs"
     out = runs / "compose"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    harness = subprocess.Popen(
-        [sys.executable, "-m", "ppipe_stream", "run", str(scenario), "--out", str(out), "--plain"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    harness = start_ppipe("run", str(scenario), "--out", str(out), "--plain",
+                          env={"PYTHONPATH": str(ROOT)})
     echo = None
     try:
         env_file = out / "pipeline-echo.env"   # what the harness's healthcheck waits for
@@ -62,7 +61,7 @@ def test_harness_and_external_echo_as_compose_runs_them(kafka_cluster, tmp_path)
                 proc.communicate(timeout=30)
     assert harness.returncode == 0, stderr[-3000:]
     assert "export PPIPE_INPUT_TOPIC=" in stderr  # the environment is printed too
-    summary = json.loads((out / "summary.json").read_text())
+    summary = summary_of(out)
     assert summary["complete"] and summary["passed"], summary
     status = summary["pipelines"]["echo"]["status"]
     assert summary["dispatch"]["events_sent"] >= 500

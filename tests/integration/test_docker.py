@@ -14,12 +14,12 @@ import pytest
 
 from ppipe_stream.errors import PipelineError
 from ppipe_stream.run.orchestration import run_scenario
-from ppipe_stream.scenario import loads_scenario
+from ppipe_stream.scenario import LoadedScenario
 from tests.conftest import require_infra
+from tests.helpers import (ROOT, Fault, Labels, Load, Pipeline, Scenario, Scoring, ppipe,
+                           start_ppipe, summary_of, wait_for_events)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -34,30 +34,13 @@ def docker_engine():
     client.close()
 
 
-def scenario(tmp_path: Path, pipelines: str, *, count: int = 300, rate: int = 100,
-             thresholds: str = "") -> object:
-    text = f"""
-name = "docker-test"
-seed = 1
-[dataset]
-source = "csv"
-path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = {rate}
-count = {count}
-drain = "5s"
-[labels]
-delay = "500ms"
-{pipelines}
-[scoring]
-deadline = "2s"
-[thresholds]
-{thresholds}
-"""
-    return loads_scenario(text, file=str(tmp_path / "s.toml"), base_dir=ROOT / "scenarios")
+def scenario(tmp_path: Path, pipeline: Pipeline, *, count: int = 300, rate: int = 100,
+             faults: list[Fault] | None = None) -> LoadedScenario:
+    """Iris to one docker pipeline; its ``build`` is relative to scenarios/."""
+    return Scenario(name="docker-test", seed=1, load=Load(rate=rate, count=count, drain="5s"),
+                    labels=Labels(delay="500ms"), pipelines=[pipeline],
+                    scoring=Scoring(deadline="2s"),
+                    faults=faults).loaded(tmp_path, filename="s.toml", base_dir=ROOT / "scenarios")
 
 
 def leftovers(client, run_id: str) -> list[str]:
@@ -104,16 +87,10 @@ class HostListener:
 async def test_hostile_pipeline_is_contained(docker_engine, tmp_path):
     listener = HostListener()
     try:
-        loaded = scenario(tmp_path, f"""
-[[pipelines]]
-name = "hostile"
-runtime = "docker"
-build = "../examples/hostile"
-pids = 64
-memory = "256m"
-cpus = 0.5
-env = {{PPIPE_HOSTILE = "probe", PPIPE_HOSTILE_PORT = "{listener.port}", PPIPE_HOSTILE_TARGETS = "172.17.0.1:{listener.port}"}}
-""", count=100)
+        loaded = scenario(tmp_path, Pipeline(
+            name="hostile", runtime="docker", build="../examples/hostile", pids=64, memory="256m",
+            cpus=0.5, env={"PPIPE_HOSTILE": "probe", "PPIPE_HOSTILE_PORT": f"{listener.port}",
+                           "PPIPE_HOSTILE_TARGETS": f"172.17.0.1:{listener.port}"}), count=100)
         outcome = await run_scenario(loaded, out=tmp_path / "run")
     finally:
         listener.close()
@@ -141,14 +118,9 @@ env = {{PPIPE_HOSTILE = "probe", PPIPE_HOSTILE_PORT = "{listener.port}", PPIPE_H
 
 @pytest.mark.asyncio
 async def test_oom_kill_is_reported(docker_engine, tmp_path):
-    loaded = scenario(tmp_path, """
-[[pipelines]]
-name = "hog"
-runtime = "docker"
-build = "../examples/hostile"
-memory = "128m"
-env = {PPIPE_HOSTILE = "oom"}
-""", count=600, rate=100)
+    loaded = scenario(tmp_path, Pipeline(name="hog", runtime="docker", build="../examples/hostile",
+                                         memory="128m", env={"PPIPE_HOSTILE": "oom"}),
+                      count=600, rate=100)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     container = outcome.summary["pipelines"]["hog"]["container"]
     assert container["oom_killed"] is True and container["exit_code"] == 137
@@ -160,14 +132,8 @@ env = {PPIPE_HOSTILE = "oom"}
 
 @pytest.mark.asyncio
 async def test_replicas_share_the_group_and_stats_reach_the_timeline(docker_engine, tmp_path):
-    loaded = scenario(tmp_path, """
-[[pipelines]]
-name = "echo"
-runtime = "docker"
-build = "../examples/echo"
-replicas = 2
-cpus = 0.5
-""", count=400)
+    loaded = scenario(tmp_path, Pipeline(name="echo", runtime="docker", build="../examples/echo",
+                                         replicas=2, cpus=0.5), count=400)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     figures = outcome.summary["pipelines"]["echo"]
     assert figures["status"]["duplicate"] == 0 and figures["status"]["missing"] == 0
@@ -179,19 +145,12 @@ cpus = 0.5
     assert any(value and float(value) > 1 for value in memory)
 
 
-def _ppipe(*args: str, cwd: Path, timeout: float = 400) -> subprocess.CompletedProcess:
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "ppipe_stream", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.parametrize("name", ["docker-quickstart", "leaderboard"])
 def test_shipped_docker_scenarios_run_green(docker_engine, tmp_path, name):
-    result = _ppipe("run", str(ROOT / "scenarios" / f"{name}.toml"), "--plain", "--out",
-                    str(tmp_path / "run"), cwd=tmp_path)
+    result = ppipe("run", str(ROOT / "scenarios" / f"{name}.toml"), "--plain", "--out",
+                   str(tmp_path / "run"), cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     assert summary["complete"] and summary["passed"]
     assert len(summary["pipelines"]) == (1 if name == "docker-quickstart" else 4)
     for figures in summary["pipelines"].values():
@@ -200,15 +159,16 @@ def test_shipped_docker_scenarios_run_green(docker_engine, tmp_path, name):
 
 
 def test_init_scaffold_runs_as_generated(docker_engine, tmp_path):
-    created = _ppipe("init", "mypipe", cwd=tmp_path)
+    created = ppipe("init", "mypipe", cwd=tmp_path, timeout=400)
     assert created.returncode == 0, created.stderr
     assert sorted(p.name for p in (tmp_path / "mypipe").iterdir()) == [
         "Dockerfile", "main.py", "requirements.txt", "scenario.toml", "wheels"]
-    again = _ppipe("init", "mypipe", cwd=tmp_path)
+    again = ppipe("init", "mypipe", cwd=tmp_path, timeout=400)
     assert again.returncode == 2 and "already exists" in again.stderr
-    result = _ppipe("run", "mypipe/scenario.toml", "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    result = ppipe("run", "mypipe/scenario.toml", "--plain", "--out", str(tmp_path / "run"),
+                   cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     figures = summary["pipelines"]["mypipe"]
     assert figures["status"]["missing"] == 0 and figures["metrics"]["accuracy"] > 0.6
 
@@ -223,7 +183,7 @@ def test_clean_removes_leftovers(docker_engine, tmp_path):
                                                 labels=labels, network="ppipe-leftover-test")
     rule = ["INPUT", "-i", "ppb999999999", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
     subprocess.run(["iptables", "-I", *rule], check=True)
-    result = _ppipe("clean", cwd=tmp_path)
+    result = ppipe("clean", cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr
     assert leftovers(docker_engine, "leftover-test") == []
     assert "ppb999999999" not in subprocess.run(["iptables", "-S", "INPUT"], capture_output=True,
@@ -233,16 +193,9 @@ def test_clean_removes_leftovers(docker_engine, tmp_path):
 
 @pytest.mark.asyncio
 async def test_restart_policy_restarts_and_is_reported(docker_engine, tmp_path):
-    loaded = scenario(tmp_path, """
-[[pipelines]]
-name = "hog"
-runtime = "docker"
-build = "../examples/hostile"
-memory = "128m"
-restart = "on-failure"
-max_restarts = 2
-env = {PPIPE_HOSTILE = "oom"}
-""", count=800, rate=100)
+    loaded = scenario(tmp_path, Pipeline(name="hog", runtime="docker", build="../examples/hostile",
+                                         memory="128m", restart="on-failure", max_restarts=2,
+                                         env={"PPIPE_HOSTILE": "oom"}), count=800, rate=100)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     container = outcome.summary["pipelines"]["hog"]["container"]
     assert container["restarts"] >= 1 and container["oom_killed"] is True
@@ -273,28 +226,13 @@ def test_sandbox_network_has_no_way_out(docker_engine):
 async def test_faults_on_a_docker_pipeline_are_injected_detected_and_reported(docker_engine, tmp_path):
     """Packet loss inside the container's network namespace, a freeze (docker pause) seen
     as a hang within 2 s, and a kill brought back by the engine's restart policy."""
-    loaded = scenario(tmp_path, """
-[[pipelines]]
-name = "echo"
-runtime = "docker"
-build = "../examples/echo"
-restart = "on-failure"
-[[faults]]
-at = "1s"
-action = "network"
-pipeline = "echo"
-loss = 0.4
-duration = "3s"
-[[faults]]
-at = "8s"
-action = "pause"
-pipeline = "echo"
-duration = "2s"
-[[faults]]
-at = "12s"
-action = "kill"
-pipeline = "echo"
-""", count=800, rate=50)
+    loaded = scenario(tmp_path, Pipeline(name="echo", runtime="docker", build="../examples/echo",
+                                         restart="on-failure"),
+                      faults=[Fault(at="1s", action="network", pipeline="echo", loss=0.4,
+                                    duration="3s"),
+                              Fault(at="8s", action="pause", pipeline="echo", duration="2s"),
+                              Fault(at="12s", action="kill", pipeline="echo")],
+                      count=800, rate=50)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     kinds = [(i["kind"], i["target"]) for i in summary["incidents"]]
@@ -329,25 +267,19 @@ def test_interrupt_leaves_no_container_network_or_broker(docker_engine, tmp_path
     """Ctrl+C (once: a clean stop; twice: at once) in the middle of a docker run: a
     readable partial result, and nothing the run created is left running."""
     import signal
-    import sys
     import time
 
     scenario_path = ROOT / "scenarios" / "docker-quickstart.toml"
-    proc = subprocess.Popen([sys.executable, "-m", "ppipe_stream", "run", str(scenario_path), "--plain",
-                             "--out", str(tmp_path / "run")], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_ppipe("run", str(scenario_path), "--plain", "--out", str(tmp_path / "run"),
+                       cwd=tmp_path)
     summary_path = tmp_path / "run" / "summary.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if summary_path.exists() and json.loads(summary_path.read_text())["dispatch"].get("events_sent", 0) > 50:
-            break
-        time.sleep(0.2)
+    wait_for_events(summary_path, more_than=50, timeout=120)
     proc.send_signal(signal.SIGINT)
     if hard:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
-    summary = json.loads(summary_path.read_text())
+    summary = summary_of(tmp_path / "run")
     assert summary["complete"] is False and summary["dispatch"]["events_sent"] > 50
     assert leftovers(docker_engine, summary["run_id"]) == []

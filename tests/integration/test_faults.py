@@ -19,50 +19,23 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ppipe_stream.brokers import start_kafka
 from ppipe_stream.brokers.restartable import FAST_RECOVERY
 from ppipe_stream.run.orchestration import run_scenario
-from ppipe_stream.scenario import loads_scenario
+from ppipe_stream.scenario import LoadedScenario
 from tests.conftest import answer_dataset
+from tests.helpers import Dataset, Fault, Kafka, Labels, Load, Pipeline, Scenario, Scoring
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-IRIS = ROOT / "scenarios" / "data" / "iris.csv"
-
 
 def scenario(tmp_path: Path, *, bootstrap: str, rate: int = 100, duration: str = "8s",
-             deadline: str = "1s", drain: str = "5s", pipeline: str = "", kafka: str = "",
-             faults: str = "", name: str = "faults"):
+             deadline: str = "1s", drain: str = "5s", pipeline: Pipeline | None = None,
+             embedded: str | None = None, faults: list[Fault] | None = None,
+             name: str = "faults") -> LoadedScenario:
     """A looping iris stream to one echo pipeline; the parts a test changes are arguments."""
-    pipeline = pipeline or 'command = ["python", "-m", "ppipe_stream.examples.echo"]'
-    text = f"""
-name = "{name}"
-seed = 5
-[dataset]
-source = "csv"
-path = "{IRIS}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = {rate}
-duration = "{duration}"
-drain = "{drain}"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-{pipeline}
-[scoring]
-task = "classification"
-deadline = "{deadline}"
-window = "500ms"
-[kafka]
-bootstrap = "{bootstrap}"
-partitions = 2
-{kafka}
-{faults}
-"""
-    return loads_scenario(text, file=str(tmp_path / "scenario.toml"), base_dir=tmp_path)
+    return Scenario(name=name, seed=5, load=Load(rate=rate, duration=duration, drain=drain),
+                    labels=Labels(delay="never"), pipelines=[pipeline or Pipeline(name="echo")],
+                    scoring=Scoring(task="classification", deadline=deadline, window="500ms"),
+                    kafka=Kafka(bootstrap=bootstrap, embedded=embedded, partitions=2),
+                    faults=faults).loaded(tmp_path)
 
 
 async def read_topic(bootstrap: str, topic: str, partitions: int) -> list[dict]:
@@ -175,7 +148,7 @@ async def test_crash_without_restart_counts_the_missing_exactly(tansu_broker, tm
     """The pipeline is SIGKILLed 2 s in and stays down: its exit is reported at once,
     and every event it never answered is counted missing, exactly."""
     loaded = scenario(tmp_path, bootstrap=tansu_broker.bootstrap, duration="5s", drain="2s",
-                      faults='[[faults]]\nat = "2s"\naction = "kill"\npipeline = "echo"\n')
+                      faults=[Fault(at="2s", action="kill", pipeline="echo")])
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     exits = incidents(summary, "pipeline_exit")
@@ -198,9 +171,8 @@ async def test_crash_is_restarted_by_policy_and_counted_exactly(tansu_broker, tm
     and the re-read events' second answers are counted duplicate, exactly."""
     loaded = scenario(tmp_path, bootstrap=tansu_broker.bootstrap, duration="8s", drain="15s",
                       deadline="20s",
-                      pipeline='command = ["python", "-m", "ppipe_stream.examples.echo"]\n'
-                               'restart = "on-failure"',
-                      faults='[[faults]]\nat = "2s"\naction = "kill"\npipeline = "echo"\n')
+                      pipeline=Pipeline(name="echo", restart="on-failure"),
+                      faults=[Fault(at="2s", action="kill", pipeline="echo")])
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     exits, restarts = incidents(summary, "pipeline_exit"), incidents(summary, "pipeline_restart")
@@ -226,7 +198,7 @@ async def test_hang_is_detected_within_two_seconds_and_recovers(tansu_broker, tm
     answer, and recovered once it answers again."""
     loaded = scenario(tmp_path, bootstrap=tansu_broker.bootstrap, duration="7s", drain="5s",
                       deadline="10s",
-                      faults='[[faults]]\nat = "2s"\naction = "pause"\npipeline = "echo"\nduration = "3s"\n')
+                      faults=[Fault(at="2s", action="pause", pipeline="echo", duration="3s")])
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     hangs = incidents(summary, "pipeline_hang")
@@ -247,9 +219,8 @@ async def test_hung_pipeline_is_restarted_when_asked(tansu_broker, tmp_path):
     """on_hang = "restart": a frozen pipeline is killed and started again by its policy."""
     loaded = scenario(tmp_path, bootstrap=tansu_broker.bootstrap, duration="8s", drain="15s",
                       deadline="20s",
-                      pipeline='command = ["python", "-m", "ppipe_stream.examples.echo"]\n'
-                               'restart = "on-failure"\non_hang = "restart"',
-                      faults='[[faults]]\nat = "2s"\naction = "pause"\npipeline = "echo"\nduration = "30s"\n')
+                      pipeline=Pipeline(name="echo", restart="on-failure", on_hang="restart"),
+                      faults=[Fault(at="2s", action="pause", pipeline="echo", duration="30s")])
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     kinds = [i["kind"] for i in summary["incidents"]]
@@ -267,9 +238,9 @@ async def test_embedded_kafka_broker_faults_show_in_timeline_and_summary(tmp_pat
     due while the node may still be coming back from the crash (a slow JVM start):
     it waits for it, so the two outages stay two."""
     loaded = scenario(tmp_path, bootstrap="embedded", duration="16s", drain="15s", deadline="30s",
-                      kafka='embedded = "kafka"',
-                      faults='[[faults]]\nat = "2s"\naction = "broker_restart"\n'
-                             '[[faults]]\nat = "6s"\naction = "broker_stop"\nduration = "2s"\n')
+                      embedded="kafka",
+                      faults=[Fault(at="2s", action="broker_restart"),
+                              Fault(at="6s", action="broker_stop", duration="2s")])
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     assert outcome.complete, summary.get("error")
@@ -293,8 +264,7 @@ async def test_embedded_kafka_broker_faults_show_in_timeline_and_summary(tmp_pat
 async def test_corrupt_rows_reach_the_pipeline_and_are_counted(tansu_broker, tmp_path):
     """P-Pipe's inverse imputation: half the rows sent between 1 s and 3 s lose a value."""
     loaded = scenario(tmp_path, bootstrap=tansu_broker.bootstrap, duration="5s", drain="3s",
-                      faults='[[faults]]\nat = "1s"\naction = "corrupt"\nfraction = 0.5\n'
-                             'duration = "2s"\n')
+                      faults=[Fault(at="1s", action="corrupt", fraction=0.5, duration="2s")])
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     corrupted = summary["faults"][0]["rows_corrupted"]
@@ -322,28 +292,11 @@ async def test_a_handler_that_raises_costs_only_its_own_events(tansu_broker, tmp
         "    return features['answer']\n"
         "app.run()\n")
     answer_dataset(tmp_path / "rows.csv", 300)
-    text = f"""
-name = "raises"
-[dataset]
-source = "csv"
-path = "rows.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = 100
-count = 300
-drain = "3s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "raises"
-runtime = "process"
-command = ["python", "pipe.py"]
-[kafka]
-bootstrap = "{tansu_broker.bootstrap}"
-partitions = 2
-"""
-    loaded = loads_scenario(text, file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    loaded = Scenario(name="raises", dataset=Dataset(path="rows.csv", target="label"),
+                      load=Load(rate=100, count=300, drain="3s"), labels=Labels(delay="never"),
+                      pipelines=[Pipeline(name="raises", command=["python", "pipe.py"])],
+                      kafka=Kafka(bootstrap=tansu_broker.bootstrap,
+                                  partitions=2)).loaded(tmp_path, filename="s.toml")
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     figures = outcome.summary["pipelines"]["raises"]
     assert figures["status"]["missing"] == 100 and figures["status"]["correct"] == 200, figures["status"]

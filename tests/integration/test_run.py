@@ -6,57 +6,31 @@ so every count in the summary is known exactly.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import loads_scenario
 from tests.conftest import answer_dataset
+from tests.helpers import (ROOT, Command, Dataset, Kafka, Labels, Load, Pipeline, Scenario, Scoring,
+                           Validity, example, summary_of)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-
-def _scenario(tmp_path: Path, bootstrap: str, body: str):
-    text = body.replace("@BOOTSTRAP@", bootstrap)
-    return loads_scenario(text, file=str(tmp_path / "scenario.toml"), base_dir=tmp_path)
+ANSWERS = Dataset(path="answers.csv", target="label")
+FAULTY = Pipeline(name="faulty", command=example("faulty"))
 
 
 @pytest.mark.asyncio
 async def test_faulty_pipeline_every_count_exact(broker, tmp_path):
     answer_dataset(tmp_path / "answers.csv", 200)
-    loaded = _scenario(tmp_path, broker.bootstrap, """
-name = "faulty"
-seed = 1
-[dataset]
-source = "csv"
-path = "answers.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = 100
-count = 200
-drain = "4s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "faulty"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.faulty"]
-[scoring]
-task = "classification"
-deadline = "500ms"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-partitions = 2
-""")
+    loaded = Scenario(name="faulty", seed=1, dataset=ANSWERS,
+                      load=Load(rate=100, count=200, drain="4s"), labels=Labels(delay="never"),
+                      pipelines=[FAULTY], scoring=Scoring(task="classification", deadline="500ms"),
+                      kafka=Kafka(bootstrap=broker.bootstrap, partitions=2)).loaded(tmp_path)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     assert outcome.complete
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     assert summary["complete"] is True
     assert summary["dispatch"]["events_sent"] == 200
     figures = summary["pipelines"]["faulty"]
@@ -92,51 +66,17 @@ async def test_quickstart_end_to_end(broker, tmp_path):
 
 @pytest.mark.asyncio
 async def test_proctor_commands_judged_in_a_real_run(broker, tmp_path):
-    loaded = loads_scenario(f"""
-name = "commands"
-seed = 5
-[dataset]
-source = "csv"
-path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "5s"
-drain = "3s"
-[labels]
-delay = "300ms"
-[[pipelines]]
-name = "river"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.river_online"]
-[[pipelines]]
-name = "faulty"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.faulty"]
-[scoring]
-deadline = "1s"
-[[commands]]
-at = "2s"
-command = "validate"
-sample = 25
-[[commands]]
-every = "1500ms"
-command = "ping"
-[[commands]]
-at = "3s"
-command = "batch_predict"
-pipeline = "river"
-[[commands]]
-at = "3500ms"
-command = "feature"
-feature = "area"
-expression = "petal_length * petal_width"
-pipeline = "river"
-[kafka]
-bootstrap = "{broker.bootstrap}"
-""", file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    loaded = Scenario(
+        name="commands", seed=5, load=Load(rate=100, duration="5s", drain="3s"),
+        labels=Labels(delay="300ms"),
+        pipelines=[Pipeline(name="river", command=example("river_online")), FAULTY],
+        scoring=Scoring(deadline="1s"),
+        commands=[Command(at="2s", command="validate", sample=25),
+                  Command(every="1500ms", command="ping"),
+                  Command(at="3s", command="batch_predict", pipeline="river"),
+                  Command(at="3500ms", command="feature", feature="area",
+                          expression="petal_length * petal_width", pipeline="river")],
+        kafka=Kafka(bootstrap=broker.bootstrap)).loaded(tmp_path, filename="s.toml")
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     commands = outcome.summary["pipelines"]["river"]["commands"]
     assert commands["validate"]["correct"] == 1  # the SDK kept every row it ingested
@@ -154,34 +94,12 @@ bootstrap = "{broker.bootstrap}"
 @pytest.mark.asyncio
 async def test_abort_on_fail_stops_early_and_validity_is_reported(tansu_broker, tmp_path):
     answer_dataset(tmp_path / "answers.csv", 100)
-    loaded = _scenario(tmp_path, tansu_broker.bootstrap, """
-name = "abort"
-[dataset]
-source = "csv"
-path = "answers.csv"
-target = "label"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "30s"
-drain = "2s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "faulty"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.faulty"]
-[scoring]
-deadline = "500ms"
-abort_on_fail = true
-[thresholds]
-"status.duplicate" = "< 5"
-[validity]
-min_duration = "25s"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-""")
+    loaded = Scenario(
+        name="abort", dataset=Dataset(path="answers.csv", target="label", loop=True),
+        load=Load(rate=100, duration="30s", drain="2s"), labels=Labels(delay="never"),
+        pipelines=[FAULTY], scoring=Scoring(deadline="500ms", abort_on_fail=True),
+        thresholds={"status.duplicate": "< 5"}, validity=Validity(min_duration="25s"),
+        kafka=Kafka(bootstrap=tansu_broker.bootstrap)).loaded(tmp_path)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     summary = outcome.summary
     assert summary["aborted"].startswith("status.duplicate < 5 can no longer pass for faulty")
@@ -200,33 +118,12 @@ async def test_fidelity_known_compute_time_is_reported(kafka_broker, tmp_path):
     was starved (INVALID, with the reason) instead of passing or failing on a
     figure it cannot vouch for. It never passes silently: either the figure is
     asserted or the verdict is."""
-    loaded = _scenario(tmp_path, kafka_broker.bootstrap, f"""
-name = "fidelity"
-[dataset]
-source = "csv"
-path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 20
-duration = "6s"
-warmup = "1s"
-drain = "3s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "slow"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.slow"]
-env = {{PPIPE_SLOW_MS = "20"}}
-[scoring]
-deadline = "1s"
-[validity]
-max_loop_lateness_p99 = "2ms"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-""")
+    loaded = Scenario(
+        name="fidelity", load=Load(rate=20, duration="6s", warmup="1s", drain="3s"),
+        labels=Labels(delay="never"),
+        pipelines=[Pipeline(name="slow", command=example("slow"), env={"PPIPE_SLOW_MS": "20"})],
+        scoring=Scoring(deadline="1s"), validity=Validity(max_loop_lateness_p99="2ms"),
+        kafka=Kafka(bootstrap=kafka_broker.bootstrap)).loaded(tmp_path)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     figures = outcome.summary["pipelines"]["slow"]
     lateness = outcome.summary["harness"]["loop_lateness_ms"]
@@ -254,27 +151,11 @@ async def test_external_pipeline_is_told_its_environment_and_scored(tansu_broker
     import subprocess
     import sys
 
-    loaded = _scenario(tmp_path, tansu_broker.bootstrap, f"""
-name = "external"
-[dataset]
-source = "csv"
-path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 50
-duration = "3s"
-drain = "3s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "elsewhere"
-runtime = "external"
-ready_timeout = "60s"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-""")
+    loaded = Scenario(
+        name="external", load=Load(rate=50, duration="3s", drain="3s"),
+        labels=Labels(delay="never"),
+        pipelines=[Pipeline(name="elsewhere", runtime="external", ready_timeout="60s")],
+        kafka=Kafka(bootstrap=tansu_broker.bootstrap)).loaded(tmp_path)
     run = asyncio.ensure_future(run_scenario(loaded, out=tmp_path / "run"))
     env_file = tmp_path / "run" / "pipeline-elsewhere.env"
     for _ in range(200):
@@ -302,30 +183,11 @@ async def test_find_max_finds_a_known_capacity(tansu_broker, tmp_path):
     The search must land just under that, neither stalled low nor overshooting."""
     from ppipe_stream.bench import find_max
 
-    loaded = _scenario(tmp_path, tansu_broker.bootstrap, f"""
-name = "capacity"
-[dataset]
-source = "csv"
-path = "{ROOT / 'scenarios' / 'data' / 'iris.csv'}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 10
-duration = "5s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "slow"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.slow"]
-env = {{PPIPE_SLOW_MS = "10"}}
-[scoring]
-deadline = "10s"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-partitions = 1
-""")
+    loaded = Scenario(
+        name="capacity", load=Load(rate=10, duration="5s"), labels=Labels(delay="never"),
+        pipelines=[Pipeline(name="slow", command=example("slow"), env={"PPIPE_SLOW_MS": "10"})],
+        scoring=Scoring(deadline="10s"),
+        kafka=Kafka(bootstrap=tansu_broker.bootstrap, partitions=1)).loaded(tmp_path)
     found, probes = await find_max(loaded, start=25, seconds=6, out=tmp_path / "bench",
                                    slo_p99_ms=None, precision=0.1)
     assert found is not None and 55 <= found <= 100, [(p.rate, p.why) for p in probes]
@@ -338,27 +200,11 @@ async def test_a_bursty_schedule_kept_is_not_invalid_for_its_own_randomness(tans
     """The issue's run: gamma gaps of shape 0.3 planned 1,507 events in 8 s (188.7/s
     against a mean of 200). Sent on time, it was INVALID for "the dispatcher
     reached 188.7 events/s"; the rate rule now compares with what was planned."""
-    loaded = _scenario(tmp_path, tansu_broker.bootstrap, """
-name = "bursty"
-seed = 2
-[dataset]
-source = "synth"
-generator = "sea"
-[load]
-profile = "bursty"
-rate = 200
-burstiness = 0.3
-duration = "8s"
-drain = "2s"
-[labels]
-delay = "never"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-""")
+    loaded = Scenario(
+        name="bursty", seed=2, dataset=Dataset(source="synth", generator="sea"),
+        load=Load(profile="bursty", rate=200, burstiness=0.3, duration="8s", drain="2s"),
+        labels=Labels(delay="never"),
+        kafka=Kafka(bootstrap=tansu_broker.bootstrap)).loaded(tmp_path)
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     dispatch, validity = outcome.summary["dispatch"], outcome.summary["validity"]
     assert dispatch["events_sent"] == 1507 and dispatch["dropped"] == 0

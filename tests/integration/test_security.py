@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -28,47 +28,22 @@ from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import load_scenario
 from ppipe_stream.security import PLAINTEXT, ClientSecurity, describe_failure
 from ppipe_stream.view.tail import tail_topic
+from tests.helpers import (ROOT, Dataset, Kafka, Labels, Load, Pipeline, Scenario, Scoring, Security,
+                           ppipe, summary_of)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 120
 
-_SCENARIO = """
-name = "secure"
-seed = 3
-[dataset]
-source = "csv"
-path = "rows.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = 60
-count = {events}
-drain = "5s"
-[labels]
-delay = "200ms"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-deadline = "3s"
-[kafka]
-bootstrap = "{bootstrap}"
-partitions = 2
-[kafka.security]
-{security}
-"""
 
 
-def _sasl_ssl(mechanism: str, password_line: str) -> str:
-    return (f'protocol = "SASL_SSL"\nsasl_mechanism = "{mechanism}"\nusername = "alice"\n'
-            f'{password_line}\nca_file = "tls/ca.pem"')
+def _sasl_ssl(mechanism: str, **password: str) -> Security:
+    return Security(protocol="SASL_SSL", sasl_mechanism=mechanism, username="alice",
+                    ca_file="tls/ca.pem", **password)
 
 
-def _write(tmp_path: Path, broker, mechanism: str, password_line: str, *,
-           security: str | None = None, bootstrap: str | None = None) -> Path:
+def _write(tmp_path: Path, broker: Any, security: Security, *, bootstrap: str | None = None,
+           pipeline: Pipeline | None = None) -> Path:
     """A scenario folder: the rows (every label "echo", what the echo pipeline answers),
     the broker's CA and client certificate under relative paths, and the scenario file."""
     with open(tmp_path / "rows.csv", "w", newline="") as fh:
@@ -79,10 +54,11 @@ def _write(tmp_path: Path, broker, mechanism: str, password_line: str, *,
     for source in (broker.ca_file, broker.client_cert, broker.client_key):
         shutil.copy(source, tmp_path / "tls" / source.name)
     (tmp_path / "tls" / "ca.pem").chmod(0o644)
-    path = tmp_path / "scenario.toml"
-    path.write_text(_SCENARIO.format(events=EVENTS, bootstrap=bootstrap or broker.bootstrap,
-                                     security=security or _sasl_ssl(mechanism, password_line)))
-    return path
+    return Scenario(name="secure", seed=3, dataset=Dataset(path="rows.csv", target="label"),
+                    load=Load(rate=60, count=EVENTS, drain="5s"), labels=Labels(delay="200ms"),
+                    pipelines=[pipeline or Pipeline(name="echo")], scoring=Scoring(deadline="3s"),
+                    kafka=Kafka(bootstrap=bootstrap or broker.bootstrap, partitions=2,
+                                security=security)).write(tmp_path)
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -116,15 +92,15 @@ async def test_run_over_sasl_ssl_scores_every_event(secure_kafka, tmp_path, monk
                                                     mechanism, literal):
     password = _password(secure_kafka)
     if literal:
-        line = f'password = "{password}"'
+        security = _sasl_ssl(mechanism, password=password)
     else:
         monkeypatch.setenv("PPIPE_TEST_KAFKA_PASSWORD", password)
-        line = 'password_env = "PPIPE_TEST_KAFKA_PASSWORD"'
-    loaded = load_scenario(_write(tmp_path, secure_kafka, mechanism, line))
+        security = _sasl_ssl(mechanism, password_env="PPIPE_TEST_KAFKA_PASSWORD")
+    loaded = load_scenario(_write(tmp_path, secure_kafka, security))
     run_dir = tmp_path / "run"
     outcome = await run_scenario(loaded, out=run_dir)
     assert outcome.complete, outcome.error
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = summary_of(run_dir)
     assert summary["dispatch"]["events_sent"] == EVENTS
     status = summary["pipelines"]["echo"]["status"]
     assert status["correct"] == EVENTS, status
@@ -146,7 +122,7 @@ async def test_run_over_sasl_ssl_scores_every_event(secure_kafka, tmp_path, monk
 @pytest.mark.asyncio
 async def test_wrong_password_fails_in_one_line_without_the_password(secure_kafka, tmp_path):
     wrong = "not-the-password-7f3a9c"
-    loaded = load_scenario(_write(tmp_path, secure_kafka, "SCRAM-SHA-256", f'password = "{wrong}"'))
+    loaded = load_scenario(_write(tmp_path, secure_kafka, _sasl_ssl("SCRAM-SHA-256", password=wrong)))
     run_dir = tmp_path / "run"
     with pytest.raises(BrokerError) as failure:
         await run_scenario(loaded, out=run_dir)
@@ -155,18 +131,17 @@ async def test_wrong_password_fails_in_one_line_without_the_password(secure_kafk
     assert "refused the SCRAM-SHA-256 login of user 'alice'" in message
     assert wrong not in message and _password(secure_kafka) not in message
     assert _hits(run_dir, wrong) == []
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = summary_of(run_dir)
     assert summary["complete"] is False and "refused" in summary["error"]
 
 
 def test_wrong_password_cli_prints_one_line(secure_kafka, tmp_path):
     """As a user sees it: ``ppipe run`` exits 1 with one error line, no traceback."""
     wrong = "not-the-password-cli-41b2"
-    path = _write(tmp_path, secure_kafka, "PLAIN", 'password_env = "PPIPE_TEST_KAFKA_PASSWORD"')
-    env = {**os.environ, "PPIPE_TEST_KAFKA_PASSWORD": wrong, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
-                             "--out", str(tmp_path / "run")], capture_output=True, text=True,
-                            env=env, timeout=120)
+    path = _write(tmp_path, secure_kafka,
+                  _sasl_ssl("PLAIN", password_env="PPIPE_TEST_KAFKA_PASSWORD"))
+    result = ppipe("run", str(path), "--plain", "--out", str(tmp_path / "run"), timeout=120,
+                   env={"PPIPE_TEST_KAFKA_PASSWORD": wrong, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and "refused the PLAIN login" in errors[0], result.stderr
@@ -215,12 +190,9 @@ async def test_external_pipeline_is_shown_everything_but_the_password(secure_kaf
 
     password = _password(secure_kafka)
     monkeypatch.setenv("PPIPE_TEST_KAFKA_PASSWORD", password)
-    path = _write(tmp_path, secure_kafka, "SCRAM-SHA-256",
-                  'password_env = "PPIPE_TEST_KAFKA_PASSWORD"')
-    text = path.read_text().replace('runtime = "process"\ncommand = ["python", "-m", '
-                                    '"ppipe_stream.examples.echo"]',
-                                    'runtime = "external"\nready_timeout = "60s"')
-    path.write_text(text)
+    path = _write(tmp_path, secure_kafka,
+                  _sasl_ssl("SCRAM-SHA-256", password_env="PPIPE_TEST_KAFKA_PASSWORD"),
+                  pipeline=Pipeline(name="echo", runtime="external", ready_timeout="60s"))
     loaded = load_scenario(path)
     run_dir = tmp_path / "run"
     env_file = run_dir / "pipeline-echo.env"
@@ -259,14 +231,13 @@ async def test_run_over_sasl_plaintext_and_mutual_tls(secure_kafka, tmp_path, li
     (the broker's SSL listener requires one)."""
     if listener == "SASL_PLAINTEXT":
         bootstrap = secure_kafka.sasl_plaintext_bootstrap
-        security = (f'protocol = "SASL_PLAINTEXT"\nsasl_mechanism = "SCRAM-SHA-256"\n'
-                    f'username = "alice"\npassword = "{_password(secure_kafka)}"')
+        security = Security(protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+                            username="alice", password=_password(secure_kafka))
     else:
         bootstrap = secure_kafka.mtls_bootstrap
-        security = ('protocol = "SSL"\nca_file = "tls/ca.pem"\ncert_file = "tls/client.crt"\n'
-                    'key_file = "tls/client.key"')
-    loaded = load_scenario(_write(tmp_path, secure_kafka, "", "", security=security,
-                                  bootstrap=bootstrap))
+        security = Security(protocol="SSL", ca_file="tls/ca.pem", cert_file="tls/client.crt",
+                            key_file="tls/client.key")
+    loaded = load_scenario(_write(tmp_path, secure_kafka, security, bootstrap=bootstrap))
     run_dir = tmp_path / "run"
     outcome = await run_scenario(loaded, out=run_dir)
     assert outcome.complete, outcome.error

@@ -17,17 +17,18 @@ import pytest
 
 from ppipe_stream.errors import RunError
 from ppipe_stream.run.orchestration import run_scenario
-from ppipe_stream.scenario import loads_scenario
+from ppipe_stream.scenario import LoadedScenario
 from tests.conftest import answer_dataset
+from tests.helpers import (Command, Dataset, Kafka, Labels, Load, Pipeline, Scenario, Scoring,
+                           example, summary_of)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 
-def _load(tmp_path: Path, body: str, bootstrap: str):
+def _load(tmp_path: Path, scenario: Scenario) -> LoadedScenario:
     answer_dataset(tmp_path / "answers.csv", 200)
-    text = body.replace("@BOOTSTRAP@", bootstrap)
-    return loads_scenario(text, file=str(tmp_path / "scenario.toml"), base_dir=tmp_path)
+    return scenario.loaded(tmp_path)
 
 
 def _workers() -> list[multiprocessing.Process]:
@@ -47,42 +48,25 @@ def _dispatching(tmp_path: Path) -> bool:
     return log.exists() and '"dispatch.started"' in log.read_text()
 
 
-FAULTY = """
-name = "faulty-workers"
-seed = 1
-[dataset]
-source = "csv"
-path = "answers.csv"
-target = "label"
-[load]
-profile = "constant"
-rate = 100
-count = 200
-drain = "4s"
-workers = 2
-[labels]
-delay = "never"
-[[pipelines]]
-name = "faulty"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.faulty"]
-[scoring]
-task = "classification"
-deadline = "500ms"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-partitions = 4
-"""
+def _faulty(name: str, bootstrap: str, *, count: int | None = 200,
+            duration: str | None = None) -> Scenario:
+    """The faulty pipeline on the answers csv, sent by two workers over four partitions."""
+    return Scenario(name=name, seed=1, dataset=Dataset(path="answers.csv", target="label"),
+                    load=Load(rate=100, count=count, duration=duration, drain="4s", workers=2),
+                    labels=Labels(delay="never"),
+                    pipelines=[Pipeline(name="faulty", command=example("faulty"))],
+                    scoring=Scoring(task="classification", deadline="500ms"),
+                    kafka=Kafka(bootstrap=bootstrap, partitions=4))
 
 
 @pytest.mark.asyncio
 async def test_two_workers_every_count_exact(kafka_broker, tmp_path):
     """The faulty pipeline's counts are known exactly (tests/integration/test_run.py):
     two workers must give the very same summary as one dispatcher."""
-    loaded = _load(tmp_path, FAULTY, kafka_broker.bootstrap)
+    loaded = _load(tmp_path, _faulty("faulty-workers", kafka_broker.bootstrap))
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     assert outcome.complete, outcome.summary
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     assert summary["dispatch"]["events_sent"] == 200
     assert summary["pipelines"]["faulty"]["status"] == {
         "correct": 140, "incorrect": 20, "deadline_exceeded": 20, "missing": 20,
@@ -96,34 +80,12 @@ async def test_two_workers_every_count_exact(kafka_broker, tmp_path):
 
 @pytest.mark.asyncio
 async def test_two_workers_send_each_event_and_label_once(kafka_broker, tmp_path):
-    loaded = _load(tmp_path, """
-name = "echo-workers"
-seed = 2
-[dataset]
-source = "csv"
-path = "answers.csv"
-target = "label"
-loop = true
-[load]
-profile = "constant"
-rate = 2000
-count = 6000
-drain = "5s"
-workers = 2
-[labels]
-delay = "200ms"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-env = { PPIPE_ECHO_ANSWER = "odd" }
-[scoring]
-task = "classification"
-deadline = "2s"
-[kafka]
-bootstrap = "@BOOTSTRAP@"
-partitions = 3
-""", kafka_broker.bootstrap)
+    loaded = _load(tmp_path, Scenario(
+        name="echo-workers", seed=2, dataset=Dataset(path="answers.csv", target="label", loop=True),
+        load=Load(rate=2000, count=6000, drain="5s", workers=2), labels=Labels(delay="200ms"),
+        pipelines=[Pipeline(name="echo", env={"PPIPE_ECHO_ANSWER": "odd"})],
+        scoring=Scoring(task="classification", deadline="2s"),
+        kafka=Kafka(bootstrap=kafka_broker.bootstrap, partitions=3)))
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     assert outcome.complete, outcome.summary
     dispatch = outcome.summary["dispatch"]
@@ -137,12 +99,10 @@ partitions = 3
     assert outcome.summary["pipelines"]["echo"]["metrics"]["accuracy"] == pytest.approx(0.5)
 
 
-LONG = FAULTY.replace("count = 200", "duration = \"60s\"").replace("[labels]", "[labels]\n")
-
-
 @pytest.mark.asyncio
 async def test_a_dead_worker_fails_the_run_at_once(kafka_broker, tmp_path):
-    loaded = _load(tmp_path, LONG.replace("faulty-workers", "dead-worker"), kafka_broker.bootstrap)
+    loaded = _load(tmp_path, _faulty("dead-worker", kafka_broker.bootstrap, count=None,
+                                     duration="60s"))
     with anyio.fail_after(40):
         async with anyio.create_task_group() as tg:
             async def kill_one() -> None:
@@ -158,13 +118,14 @@ async def test_a_dead_worker_fails_the_run_at_once(kafka_broker, tmp_path):
     assert _workers() == []
     del info
     _forget_failed_run()
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = summary_of(tmp_path / "run")
     assert summary["complete"] is False and "dispatch worker 1" in summary["error"]
 
 
 @pytest.mark.asyncio
 async def test_ctrl_c_stops_the_workers(kafka_broker, tmp_path):
-    loaded = _load(tmp_path, LONG.replace("faulty-workers", "interrupted"), kafka_broker.bootstrap)
+    loaded = _load(tmp_path, _faulty("interrupted", kafka_broker.bootstrap, count=None,
+                                     duration="60s"))
     seen: list[int] = []
     with anyio.fail_after(40):
         async with anyio.create_task_group() as tg:
@@ -188,40 +149,15 @@ async def test_ctrl_c_stops_the_workers(kafka_broker, tmp_path):
 @pytest.mark.asyncio
 async def test_proctor_commands_draw_rows_sent_by_workers(kafka_broker, tmp_path):
     """The proctor's sample of sent rows comes back from the workers (features included)."""
-    root = Path(__file__).resolve().parents[2]
-    loaded = loads_scenario(f"""
-name = "commands-workers"
-seed = 5
-[dataset]
-source = "csv"
-path = "{root / 'scenarios' / 'data' / 'iris.csv'}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 100
-duration = "4s"
-drain = "3s"
-workers = 2
-[labels]
-delay = "300ms"
-[[pipelines]]
-name = "river"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.river_online"]
-[scoring]
-deadline = "1s"
-[[commands]]
-at = "2s"
-command = "validate"
-sample = 25
-[[commands]]
-at = "3s"
-command = "batch_predict"
-[kafka]
-bootstrap = "{kafka_broker.bootstrap}"
-partitions = 2
-""", file=str(tmp_path / "s.toml"), base_dir=tmp_path)
+    loaded = Scenario(
+        name="commands-workers", seed=5, load=Load(rate=100, duration="4s", drain="3s", workers=2),
+        labels=Labels(delay="300ms"),
+        pipelines=[Pipeline(name="river", command=example("river_online"))],
+        scoring=Scoring(deadline="1s"),
+        commands=[Command(at="2s", command="validate", sample=25),
+                  Command(at="3s", command="batch_predict")],
+        kafka=Kafka(bootstrap=kafka_broker.bootstrap, partitions=2)).loaded(tmp_path,
+                                                                           filename="s.toml")
     outcome = await run_scenario(loaded, out=tmp_path / "run")
     assert outcome.complete, outcome.summary
     commands = outcome.summary["pipelines"]["river"]["commands"]
@@ -233,7 +169,7 @@ partitions = 2
 
 @pytest.mark.asyncio
 async def test_an_error_in_a_worker_fails_the_run_with_one_line(kafka_broker, tmp_path):
-    loaded = _load(tmp_path, FAULTY.replace("faulty-workers", "bad-row"), kafka_broker.bootstrap)
+    loaded = _load(tmp_path, _faulty("bad-row", kafka_broker.bootstrap))
     with open(tmp_path / "answers.csv", "a", encoding="utf-8") as fh:
         fh.write("1,2,3,4,5\n")  # a row with too many fields: a DatasetError in each worker
     with anyio.fail_after(60):

@@ -19,26 +19,15 @@ from ppipe_stream.dispatch.workers import DispatchWorkers, _Worker
 from ppipe_stream.dispatch.dispatcher import Dispatcher
 from ppipe_stream.errors import RunError, first_leaf
 from ppipe_stream.watch.loop_lag import lateness_stats
-from ppipe_stream.scenario import loads_scenario
+from ppipe_stream.scenario import LoadedScenario, loads_scenario
+from tests.helpers import Dataset, Kafka, Load, Pipeline, Scenario
 
-SCENARIO = """
-name = "seam"
-seed = 5
-[dataset]
-source = "synth"
-generator = "sea"
-[load]
-profile = "poisson"
-rate = 50
-count = 40
-workers = {workers}
-[[pipelines]]
-name = "p"
-runtime = "process"
-command = ["true"]
-[kafka]
-partitions = 2
-"""
+
+def _loaded(workers: int) -> LoadedScenario:
+    return loads_scenario(Scenario(
+        name="seam", seed=5, dataset=Dataset(source="synth", generator="sea"),
+        load=Load(profile="poisson", rate=50, count=40, workers=workers),
+        pipelines=[Pipeline(name="p", command=["true"])], kafka=Kafka(partitions=2)).text())
 
 
 def _figures(**changes) -> DispatchFigures:
@@ -49,7 +38,7 @@ def _figures(**changes) -> DispatchFigures:
 
 
 def test_both_dispatchers_are_a_dispatch():
-    loaded = loads_scenario(SCENARIO.format(workers=2))
+    loaded = _loaded(2)
     dataset, schedule = open_plan(loaded.scenario, loaded.base_dir)
     one = Dispatcher(producer=None, topic="t", partitions=2, dataset=dataset, schedule=schedule,
                      label_delay_s=0.0, on_sent=lambda *a: None, drain_s=0.0)
@@ -92,7 +81,7 @@ def test_a_worker_message_out_of_place_is_refused():
 
 def _receive_from(raw: bytes) -> None:
     parent, child = multiprocessing.Pipe(duplex=True)
-    loaded = loads_scenario(SCENARIO.format(workers=2))
+    loaded = _loaded(2)
     pool = DispatchWorkers(loaded, bootstrap="unused", topic="t")
     worker = _Worker(0, None, parent)
     child.send_bytes(raw)
@@ -139,7 +128,7 @@ def test_combined_figures_wait_for_every_worker_to_finish():
 
 
 def test_one_plan_is_the_same_plan_wherever_it_is_built():
-    loaded = loads_scenario(SCENARIO.format(workers=1))
+    loaded = _loaded(1)
     (d1, s1), (d2, s2) = (open_plan(loaded.scenario, loaded.base_dir) for _ in range(2))
     assert np.array_equal(np.concatenate(list(s1.chunks())), np.concatenate(list(s2.chunks())))
     first = [(r.index, r.features, r.label) for r in itertools.islice(d1, 40)]

@@ -18,7 +18,8 @@ from ppipe_stream.datasets import open_dataset
 from ppipe_stream.errors import DatasetError, ScenarioError
 from ppipe_stream.scenario import loads_scenario
 from ppipe_stream.scenario.model import Dataset
-from ppipe_stream.scoring import Scorer, ScoringConfig
+from ppipe_stream.scoring import Scorer
+from tests.helpers import scoring_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "scenarios"
@@ -98,9 +99,9 @@ def test_thousands_of_mutated_scenarios_only_ever_raise_one_line_naming_the_key(
 
 
 def _scorer() -> Scorer:
-    config = ScoringConfig(task="classification", metrics=["accuracy"], deadline_ns=1_000_000_000,
-                           window_ns=1_000_000_000, drain_ns=1_000_000_000, warmup_end_ns=0,
-                           rtol=1e-6, atol=1e-6)
+    config = scoring_config(task="classification", metrics=["accuracy"], deadline_ns=1_000_000_000,
+                            window_ns=1_000_000_000, drain_ns=1_000_000_000, warmup_end_ns=0,
+                            rtol=1e-6, atol=1e-6)
     scorer = Scorer(["p"], config, start_ns=0)
     scorer.record_sent(list(range(20)), [1_000_000] * 20, [1_000_000] * 20, ["a", "b"] * 10)
     return scorer

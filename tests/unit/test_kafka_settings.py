@@ -6,21 +6,12 @@ import pytest
 
 from ppipe_stream.errors import ScenarioError
 from ppipe_stream.scenario import loads_scenario
+from tests.helpers import Dataset, Kafka, Load, Pipeline, Scenario
 
-BASE = """
-name = "k"
-[dataset]
-source = "synth"
-generator = "blobs"
-[load]
-profile = "constant"
-rate = 10
-count = 10
-[[pipelines]]
-name = "p"
-runtime = "external"
-[kafka]
-"""
+# ends in an empty [kafka] table: each test appends the keys it checks
+BASE = Scenario(name="k", dataset=Dataset(source="synth", generator="blobs"),
+                load=Load(rate=10, count=10), pipelines=[Pipeline(name="p", runtime="external")],
+                kafka=Kafka()).text()
 
 
 def test_idempotent_defaults_off():

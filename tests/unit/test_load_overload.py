@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
+
 import pytest
 
 from ppipe_stream.errors import ScenarioError
 from ppipe_stream.scenario import dump_scenario, loads_scenario
 from ppipe_stream.scenario.model import ReleasesLoad
 from ppipe_stream.units import Duration
+from tests.helpers import ppipe
 
 BASE = """
 name = "t"
@@ -60,8 +60,7 @@ def test_bad_values_name_the_key(keys, key):
 def test_validate_cli_one_line_for_a_bad_on_overload(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(BASE.format(profile="constant", keys='rate = 10\nduration = "2s"\non_overload = "x"'))
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "validate", str(path)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = ppipe("validate", str(path), cwd=tmp_path)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "on_overload" in lines[0] and "bad.toml" in lines[0], result.stderr

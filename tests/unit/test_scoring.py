@@ -11,17 +11,15 @@ import pytest
 
 from ppipe_stream import protocol
 from ppipe_stream.errors import RunError
-from ppipe_stream.scoring import LedgerError, Scorer, ScoringConfig
+from ppipe_stream.scoring import LedgerError, Scorer
+from tests.helpers import scoring_config
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
 
 
 def scorer(pipelines=("p",), **kw) -> Scorer:
-    config = dict(task="classification", metrics=["accuracy"], deadline_ns=500 * MS,
-                  window_ns=1000 * MS, drain_ns=1000 * MS, warmup_end_ns=0)
-    config.update(kw)
-    return Scorer(list(pipelines), ScoringConfig(**config), start_ns=T0)
+    return Scorer(list(pipelines), scoring_config(**{"metrics": ["accuracy"], **kw}), start_ns=T0)
 
 
 def send(s: Scorer, ids, at_ms=0, labels=None):
@@ -321,6 +319,6 @@ def test_snapshot_is_live_and_cheap():
 
 def test_config_is_checked():
     with pytest.raises(ValueError, match="task"):
-        ScoringConfig(task="ranking", deadline_ns=1, window_ns=1, drain_ns=1)
+        scoring_config(task="ranking", deadline_ns=1, window_ns=1, drain_ns=1)
     with pytest.raises(ValueError, match="window"):
-        ScoringConfig(deadline_ns=1, window_ns=0, drain_ns=1)
+        scoring_config(deadline_ns=1, window_ns=0, drain_ns=1)

@@ -13,16 +13,17 @@ from hdrh.log import HistogramLogReader
 
 from ppipe_stream.brokers.kafka import ensure_kafka_jars
 from ppipe_stream.scoring.hist import new_histogram
-from ppipe_stream.scoring import HlogFiles, Scorer, ScoringConfig
+from ppipe_stream.scoring import HlogFiles, Scorer
 from tests.conftest import require_infra
+from tests.helpers import scoring_config
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
 
 
 def test_scorer_intervals_read_back_with_the_standard_reader(tmp_path):
-    s = Scorer(["p", "q"], ScoringConfig(deadline_ns=500 * MS, window_ns=1000 * MS,
-                                         drain_ns=1000 * MS), start_ns=T0)
+    s = Scorer(["p", "q"], scoring_config(deadline_ns=500 * MS, window_ns=1000 * MS,
+                                          drain_ns=1000 * MS), start_ns=T0)
     files = HlogFiles(tmp_path, T0)
     expected = []
     for second in range(4):
@@ -55,7 +56,7 @@ def test_scorer_intervals_read_back_with_the_standard_reader(tmp_path):
 
 
 def test_the_whole_log_adds_up_to_the_summary(tmp_path):
-    s = Scorer(["p"], ScoringConfig(deadline_ns=10**12, window_ns=100 * MS, drain_ns=MS),
+    s = Scorer(["p"], scoring_config(deadline_ns=10**12, window_ns=100 * MS, drain_ns=MS),
                start_ns=T0)
     files = HlogFiles(tmp_path, T0)
     for i in range(300):
@@ -87,7 +88,7 @@ def test_javas_histogram_log_processor_reads_it(tmp_path):
     jars = list(ensure_kafka_jars().glob("HdrHistogram-*.jar"))
     if not jars:
         require_infra("no HdrHistogram jar among Kafka's runtime jars")
-    s = Scorer(["p"], ScoringConfig(deadline_ns=10**12, window_ns=1000 * MS, drain_ns=MS),
+    s = Scorer(["p"], scoring_config(deadline_ns=10**12, window_ns=1000 * MS, drain_ns=MS),
                start_ns=T0)
     files = HlogFiles(tmp_path, T0)
     for i in range(3000):

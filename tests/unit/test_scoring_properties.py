@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppipe_stream.scoring.hist import counts_view, new_histogram, quantiles_ms, record_array
-from ppipe_stream.scoring import Scorer, ScoringConfig
+from ppipe_stream.scoring import Scorer
 from ppipe_stream.scoring.metrics import MetricSet, feed, resolve_metric
+from tests.helpers import scoring_config
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
@@ -27,7 +28,7 @@ def answer(i, p="a") -> bytes:
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(1, 5_000_000), min_size=1, max_size=3000))
 def test_percentiles_match_exact_ones_within_hdr_precision(latencies_us):
-    s = Scorer(["p"], ScoringConfig(deadline_ns=10**13, window_ns=10**9, drain_ns=10**13),
+    s = Scorer(["p"], scoring_config(deadline_ns=10**13, window_ns=10**9, drain_ns=10**13),
                start_ns=T0)
     s.record_sent(range(len(latencies_us)), [T0] * len(latencies_us), [T0] * len(latencies_us),
                   ["a"] * len(latencies_us))
@@ -142,8 +143,8 @@ def runs(draw):
 @given(runs())
 def test_statuses_agree_with_a_naive_judge(run):
     events, steps, deadline, drain, warmup = run
-    s = Scorer(["p"], ScoringConfig(deadline_ns=deadline * MS, window_ns=700 * MS,
-                                    drain_ns=drain * MS, warmup_end_ns=T0 + warmup * MS),
+    s = Scorer(["p"], scoring_config(deadline_ns=deadline * MS, window_ns=700 * MS,
+                                     drain_ns=drain * MS, warmup_end_ns=T0 + warmup * MS),
                start_ns=T0)
     s.record_sent(range(len(events)), [T0 + t * MS for t, _ in events],
                   [T0 + t * MS for t, _ in events], [label for _, label in events])

@@ -8,7 +8,8 @@ import tracemalloc
 
 import pytest
 
-from ppipe_stream.scoring import Scorer, ScoringConfig
+from ppipe_stream.scoring import Scorer
+from tests.helpers import scoring_config
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
@@ -18,10 +19,7 @@ COLUMNS = ["time_s", "pipeline", "sent", "answered", "throughput_eps", "latency_
 
 
 def scorer(pipelines=("p",), **kw) -> Scorer:
-    config = dict(task="classification", metrics=["accuracy", "f1"], deadline_ns=500 * MS,
-                  window_ns=1000 * MS, drain_ns=1000 * MS, warmup_end_ns=0)
-    config.update(kw)
-    return Scorer(list(pipelines), ScoringConfig(**config), start_ns=T0)
+    return Scorer(list(pipelines), scoring_config(**{"metrics": ["accuracy", "f1"], **kw}), start_ns=T0)
 
 
 def send(s: Scorer, ids, at_ms=0, lag_ms=0.1, labels=None):

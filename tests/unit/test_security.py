@@ -14,25 +14,15 @@ from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import dump_scenario, loads_scenario
 from ppipe_stream.sdk import PipelineConfig
 from ppipe_stream.security import PLAINTEXT, ClientSecurity, SecretMissing
+from tests.helpers import Dataset, Kafka, Load, Pipeline, Scenario
 
 SECRET = "hunter2-do-not-leak"
 
-_BASE = """
-name = "sec"
-[dataset]
-source = "synth"
-generator = "hyperplane"
-[load]
-profile = "constant"
-rate = 10
-count = 10
-[[pipelines]]
-name = "p"
-runtime = "process"
-command = ["python", "-c", "pass"]
-[kafka]
-bootstrap = "127.0.0.1:9093"
-"""
+# ends in its [kafka] table: each test appends the security it checks
+_BASE = Scenario(name="sec", dataset=Dataset(source="synth", generator="hyperplane"),
+                 load=Load(rate=10, count=10),
+                 pipelines=[Pipeline(name="p", command=["python", "-c", "pass"])],
+                 kafka=Kafka(bootstrap="127.0.0.1:9093")).text()
 
 
 def _load(security: str, tmp_path: Path | None = None):

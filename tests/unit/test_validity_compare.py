@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from ppipe_stream.report.compare import compare_rows
 from ppipe_stream.scenario.model import Validity
 from ppipe_stream.units import Duration
 from ppipe_stream.results.validity import judge_validity
+from tests.helpers import ppipe
 
 
 def summary(rate=200.0, achieved=199.5, lag=1.0, events=4000, duration=20.0):
@@ -44,10 +43,8 @@ def test_compare_rows_and_cli(tmp_path):
     for name, s in (("a", a), ("b", b)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text(json.dumps(s))
-    result = subprocess.run([sys.executable, "-m", "ppipe_stream", "compare", str(tmp_path / "a"),
-                             str(tmp_path / "b")], capture_output=True, text=True)
+    result = ppipe("compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert result.returncode == 0, result.stderr
     assert "p.latency_ms.p99" in result.stdout and "+50.0%" in result.stdout
-    missing = subprocess.run([sys.executable, "-m", "ppipe_stream", "compare", str(tmp_path / "a"),
-                              str(tmp_path / "nope")], capture_output=True, text=True)
+    missing = ppipe("compare", str(tmp_path / "a"), str(tmp_path / "nope"))
     assert missing.returncode == 2 and "no summary.json" in missing.stderr

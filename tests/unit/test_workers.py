@@ -15,8 +15,9 @@ from ppipe_stream.dispatch.workers import DispatchWorkers, _Worker, owned_partit
 from ppipe_stream.dispatch.base import DispatchFigures, DispatchStats
 from ppipe_stream.scoring.hist import MAX_US, decode, encode, merge, new_histogram, quantiles_ms, record_many
 from ppipe_stream.scenario import loads_scenario
-from ppipe_stream.scoring import Scorer, ScoringConfig
+from ppipe_stream.scoring import Scorer
 from ppipe_stream.scoring import scorer as scorer_module
+from tests.helpers import Dataset, Kafka, Load, Pipeline, Scenario, scoring_config
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
@@ -34,24 +35,11 @@ def test_workers_own_disjoint_partitions_covering_all(partitions):
         assert all(p % workers == k for k, share in enumerate(shares) for p in share)
 
 
-def _scenario_text(workers: int, partitions: int) -> str:
-    return f"""
-name = "w"
-[dataset]
-source = "synth"
-generator = "sea"
-[load]
-profile = "constant"
-rate = 10
-count = 10
-workers = {workers}
-[[pipelines]]
-name = "p"
-runtime = "process"
-command = ["true"]
-[kafka]
-partitions = {partitions}
-"""
+def _scenario_text(workers: int | None, partitions: int) -> str:
+    return Scenario(name="w", dataset=Dataset(source="synth", generator="sea"),
+                    load=Load(rate=10, count=10, workers=workers),
+                    pipelines=[Pipeline(name="p", command=["true"])],
+                    kafka=Kafka(partitions=partitions)).text()
 
 
 def test_more_workers_than_partitions_is_an_error_naming_the_key():
@@ -65,7 +53,7 @@ def test_more_workers_than_partitions_is_an_error_naming_the_key():
 
 
 def test_workers_default_to_one_on_every_profile():
-    assert loads_scenario(_scenario_text(1, 4).replace("workers = 1\n", "")).scenario.load.workers == 1
+    assert loads_scenario(_scenario_text(None, 4)).scenario.load.workers == 1
 
 
 # -- histograms ----------------------------------------------------------------------
@@ -167,8 +155,7 @@ def test_dispatch_figures_of_workers_equal_those_of_one_process():
 # -- answers before their record -------------------------------------------------
 
 def _scorer(hold: bool) -> Scorer:
-    config = ScoringConfig(task="classification", metrics=["accuracy"], deadline_ns=500 * MS,
-                           window_ns=1000 * MS, drain_ns=1000 * MS)
+    config = scoring_config(metrics=["accuracy"])
     return Scorer(["p"], config, start_ns=T0, hold_unrecorded=hold)
 
 
