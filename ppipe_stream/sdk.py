@@ -81,7 +81,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
                 "enable_idempotence": self.idempotent}
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "PipelineConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> PipelineConfig:
         env = dict(os.environ if env is None else env)
         missing = [k for k in ("PPIPE_BOOTSTRAP", "PPIPE_INPUT_TOPIC", "PPIPE_CONTROL_TOPIC",
                                "PPIPE_OUTPUT_TOPIC", "PPIPE_GROUP_ID") if not env.get(k)]
@@ -93,7 +93,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise SystemExit(f"ppipe pipeline: {exc}") from None
 
     @classmethod
-    def _from_env(cls, env: dict[str, str]) -> "PipelineConfig":
+    def _from_env(cls, env: dict[str, str]) -> PipelineConfig:
         return cls(
             bootstrap=env["PPIPE_BOOTSTRAP"],
             input_topic=env["PPIPE_INPUT_TOPIC"],

@@ -28,7 +28,8 @@ import math
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import msgspec
 import numpy as np

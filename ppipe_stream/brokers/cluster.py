@@ -183,7 +183,7 @@ class KafkaCluster:
             shutil.rmtree(path, ignore_errors=True)
         self._cleanup.clear()
 
-    def __enter__(self) -> "KafkaCluster":
+    def __enter__(self) -> KafkaCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -183,7 +183,7 @@ class _Run:
                 await self._run_body(stack)
                 complete = True
                 tg.cancel_scope.cancel()
-        except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
+        except Exception as exc:  # any crash still writes a partial result
             leaf = first_leaf(exc)
             if isinstance(leaf, PpipeError):
                 self.error = str(leaf).splitlines()[0]
@@ -231,7 +231,7 @@ class _Run:
         for runner in self.runners:
             try:
                 runner.kill_now()
-            except Exception:  # noqa: BLE001 - keep killing the others
+            except Exception:  # keep killing the others
                 log.exception("run.hard_stop_failed", pipeline=runner.name)
         for node in (self._tansu, self.broker.node if self.broker else None):
             if node is not None:
@@ -635,7 +635,7 @@ class _Run:
             if self._step_label is not None:
                 frame = msgspec.structs.replace(frame, state=self._step_label)
             self.on_update(frame)
-        except Exception:  # noqa: BLE001 - a display bug must not stop a run
+        except Exception:  # a display bug must not stop a run
             log.exception("display.failed")
 
     # -- results ------------------------------------------------------------
@@ -699,7 +699,7 @@ class _Run:
 
             write_run_ci_files(self.folder.path)  # junit.xml, summary.md: cheap, before the charts
             write_report([self.folder.path])
-        except Exception:  # noqa: BLE001 - the figures are safe in summary.json already
+        except Exception:  # the figures are safe in summary.json already
             log.exception("report.failed")
 
 

@@ -430,7 +430,7 @@ class Security(_Base):
         if self.key_file is not None and self.cert_file is None:
             raise ValueError("`key_file` needs `cert_file` (the client certificate)")
 
-    def redacted(self) -> "Security":
+    def redacted(self) -> Security:
         """The same settings with a literal password replaced by ``***``."""
         if self.password is None:
             return self
