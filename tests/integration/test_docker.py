@@ -113,7 +113,7 @@ pids = 64
 memory = "256m"
 cpus = 0.5
 env = {{PPIPE_HOSTILE = "probe", PPIPE_HOSTILE_PORT = "{listener.port}", PPIPE_HOSTILE_TARGETS = "172.17.0.1:{listener.port}"}}
-""", count=100)
+""", count=100)  # noqa: E501 - a TOML inline table is one line
         outcome = await run_scenario(loaded, out=tmp_path / "run")
     finally:
         listener.close()
