@@ -271,7 +271,7 @@ class Pipeline:
     def _failed(self, handler: str, event_id: int) -> None:
         """A handler raised: re-raise with ``on_error="raise"``, else report and go on."""
         if self._on_error == "raise":
-            raise
+            raise  # noqa: PLE0704 - called only from an except block: re-raises the handler's error
         self.handler_errors += 1
         if self.handler_errors <= 5:
             print(f"ppipe sdk: {handler} failed on event {event_id} (left unanswered):\n"
@@ -319,7 +319,7 @@ class Pipeline:
             else:
                 return protocol.Reply(command_id=command.command_id, status="error",
                                       result=f"no handler for {command.command!r}")
-        except Exception as exc:  # a user handler failed: reported, not fatal
+        except Exception as exc:  # noqa: BLE001 - a user handler failed: reported in the reply, not fatal
             return protocol.Reply(command_id=command.command_id, status="error",
                                   result=f"{type(exc).__name__}: {exc}")
         return protocol.Reply(command_id=command.command_id, status="ok", result=result)

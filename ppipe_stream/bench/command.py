@@ -186,7 +186,8 @@ async def run_bench(*, scenario: Path | None, rates: list[float] | str | None, s
                                                slo_p99_ms=slo_ms, bench_id=bench_id, report=show,
                                                base=chosen[0], force=force)
                 console.print(_table(probes))
-                console.print(f"highest sustained rate: {found if found is not None else 'none (even the start rate failed)'}"
+                rate = found if found is not None else "none (even the start rate failed)"
+                console.print(f"highest sustained rate: {rate}"
                               f" events/s (SLO p99 {slo or 'none'}, backlog not growing)")
             else:
                 probes = await sweep(loaded, [s.rate for s in chosen], seconds=seconds, out=out,

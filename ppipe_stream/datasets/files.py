@@ -239,7 +239,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]
             if bad:
                 yield reader.line_num, ValueError(bad)
                 continue
-            yield reader.line_num, {name: parse_cell(cell) for name, cell in zip(header, cells)}
+            yield reader.line_num, {name: parse_cell(cell) for name, cell in zip(header, cells, strict=True)}
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]:

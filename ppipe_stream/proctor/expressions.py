@@ -83,7 +83,7 @@ def _eval(node: ast.AST, row: Mapping[str, Any]) -> Any:
         return -value if isinstance(node.op, ast.USub) else (not value if isinstance(node.op, ast.Not) else +value)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, row)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, row)
             if not _COMPARE[type(op)](left, right):
                 return False

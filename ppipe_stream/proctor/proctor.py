@@ -71,7 +71,7 @@ class Proctor:
 
     def on_rows(self, ids: Sequence[int], features: Sequence[dict[str, Any]], labels: Sequence[Any]) -> None:
         """The dispatcher sent these rows (kept, bounded, to draw commands from)."""
-        self._rows.extend(zip(ids, features, labels))
+        self._rows.extend(zip(ids, features, labels, strict=True))
 
     async def run(self, producer, clock: tuple[int, int]) -> None:
         """Send each planned command at its time (offset from the run's start)."""

@@ -10,6 +10,7 @@ load profiles and pipeline runtimes are tagged unions on ``profile`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -440,9 +441,8 @@ class Security(_Base):
         shown = msgspec.structs.asdict(self.redacted())
         return "Security(" + ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None) + ")"
 
-    def __rich_repr__(self):
-        for key, value in msgspec.structs.asdict(self.redacted()).items():
-            yield key, value
+    def __rich_repr__(self) -> Iterator[tuple[str, Any]]:
+        yield from msgspec.structs.asdict(self.redacted()).items()
 
 
 class KafkaSettings(_Base):

@@ -180,7 +180,7 @@ def settled_failures(thresholds: dict[str, str],
     only grow, so once over an upper bound they can no longer pass."""
     summary = to_summary(summary)
     final = []
-    for result, key in zip(evaluate(thresholds, summary), _keys_per_result(thresholds, summary)):
+    for result, key in zip(evaluate(thresholds, summary), _keys_per_result(thresholds, summary), strict=True):
         rule = parse_threshold(key, thresholds[key])
         grows = rule.figure.startswith("status.") or rule.figure == "latency.max"
         if grows and rule.op in ("<", "<=", "==") and result["value"] is not None and not result["ok"]:
