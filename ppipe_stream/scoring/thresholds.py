@@ -29,6 +29,7 @@ import difflib
 import math
 import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -38,8 +39,8 @@ from .metrics import ALIASES, resolve_metric, river_metric_names
 
 __all__ = ["Threshold", "evaluate", "figure_names", "figure_unit", "parse_threshold"]
 
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-        "==": operator.eq, "!=": operator.ne}
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 _EXPR = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
                    r"\s*(us|µs|ms|s|%)?\s*$")
 _TO_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3}
