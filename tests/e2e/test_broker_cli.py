@@ -39,11 +39,13 @@ class Launcher:
             [sys.executable, "-m", "ppipe_stream", "broker", "start", "--kind", "kafka", *args],
             cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped
+        self.stdout, self.stderr = self.proc.stdout, self.proc.stderr
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        first = self.proc.stdout.readline().strip()
+        first = self.stdout.readline().strip()
         if not first.startswith("bootstrap="):
             self.proc.kill()
             self.close()
@@ -54,7 +56,7 @@ class Launcher:
                       for m in map(NODE_LINE.match, self.lines) if m}
 
     def _read(self) -> None:
-        for line in self.proc.stderr:
+        for line in self.stderr:
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
                 self._changed.notify_all()
@@ -78,8 +80,8 @@ class Launcher:
         if self.proc.poll() is None:
             self.interrupt()
         self._reader.join(timeout=10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.stdout.close()
+        self.stderr.close()
 
 
 def _answers(port: int) -> bool:

@@ -4,6 +4,7 @@ replies, the ledger's rules, and the shape of the summary."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -18,7 +19,7 @@ T0 = 1_700_000_000_000_000_000
 
 
 def scorer(pipelines=("p",), **kw) -> Scorer:
-    config = dict(task="classification", metrics=["accuracy"], deadline_ns=500 * MS,
+    config: dict[str, Any] = dict(task="classification", metrics=["accuracy"], deadline_ns=500 * MS,
                   window_ns=1000 * MS, drain_ns=1000 * MS, warmup_end_ns=0)
     config.update(kw)
     return Scorer(list(pipelines), ScoringConfig(**config), start_ns=T0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ COLUMNS = ["time_s", "pipeline", "sent", "answered", "throughput_eps", "latency_
 
 
 def scorer(pipelines=("p",), **kw) -> Scorer:
-    config = dict(task="classification", metrics=["accuracy", "f1"], deadline_ns=500 * MS,
+    config: dict[str, Any] = dict(task="classification", metrics=["accuracy", "f1"], deadline_ns=500 * MS,
                   window_ns=1000 * MS, drain_ns=1000 * MS, warmup_end_ns=0)
     config.update(kw)
     return Scorer(list(pipelines), ScoringConfig(**config), start_ns=T0)
