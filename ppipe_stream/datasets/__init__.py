@@ -16,7 +16,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+import msgspec
 
 from ..errors import DatasetError
 from ..scenario.model import Dataset
@@ -27,7 +29,7 @@ SHUFFLE_BUFFER = 10_000
 PAD_FEATURE = "_pad"
 
 
-class Row(NamedTuple):
+class Row(msgspec.Struct, frozen=True):
     """One dataset row: its place in one pass (0-based), features, label, event time;
     ``spoiled`` when a fault changed its features (they are not the row's own)."""
 
@@ -81,7 +83,7 @@ class DatasetStream:
 
 def _padded(rows: Iterator[Row], padding: str) -> Iterator[Row]:
     for row in rows:
-        yield row._replace(features={**row.features, PAD_FEATURE: padding})
+        yield msgspec.structs.replace(row, features={**row.features, PAD_FEATURE: padding})
 
 
 def _full_shuffle(rows: Iterator[Row], rng: random.Random) -> Iterator[Row]:
