@@ -16,14 +16,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from ..errors import DatasetError
 from ..scenario.model import Dataset
 
-__all__ = ["Row", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER", "PAD_FEATURE"]
+__all__ = ["Row", "RowSource", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER", "PAD_FEATURE"]
 
 SHUFFLE_BUFFER = 10_000
 PAD_FEATURE = "_pad"
@@ -38,6 +38,19 @@ class Row(msgspec.Struct, frozen=True):
     label: Any
     timestamp_s: float | None = None
     spoiled: bool = False
+
+
+class RowSource(Protocol):
+    """What the dispatcher reads rows from: a :class:`DatasetStream`, or a wrapper of
+    one (``watch.fault_injector.RowCorruptor``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_rows(self) -> int | None: ...
+
+    def __iter__(self) -> Iterator[Row]: ...
 
 
 class DatasetStream:

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 
 from .. import protocol
 from ..brokers import BrokerKind, create_topics, start_tansu
+from ..datasets import RowSource
 from ..dispatch.workers import DispatchWorkers
 from ..dispatch.base import Dispatch, open_plan
 from ..dispatch.dispatcher import Dispatcher, producer_settings
@@ -333,7 +334,7 @@ class _Run:
             self._emit()
             await self._wait_ready(reader, producer)
             self._make_scorer(reader, producer, workers)
-            assert self.scorer is not None and self.dispatcher is not None
+            assert self.scorer is not None and self.dispatcher is not None and self._clock is not None
             await tg.start(self.loop_lateness.run)  # the harness's own loop, for the whole run
             tg.start_soon(self._ticker, producer)
             self.view.state = RunState.DISPATCHING
@@ -409,7 +410,7 @@ class _Run:
                                         pipeline=spec.name, run_id=self.folder.run_id,
                                         task=scenario.scoring.task, security=self.security.env(),
                                         acks=scenario.kafka.acks, idempotent=scenario.kafka.idempotent)
-            if isinstance(spec, ExternalPipeline) and env.pop("PPIPE_SECURITY_SASL_PASSWORD", None):
+            if isinstance(spec, ExternalPipeline) and env.pop("PPIPE_SECURITY_SASL_PASSWORD", ""):
                 # its environment is written to the run folder: the secret stays out
                 log.warning("pipeline.external_secret", pipeline=spec.name,
                             hint="set PPIPE_SECURITY_SASL_PASSWORD yourself; it is not written out")
@@ -465,6 +466,7 @@ class _Run:
         start and build the scorer and dispatcher on it, with no await in between."""
         scenario = self.scenario
         load, scoring = scenario.load, scenario.scoring
+        dataset: RowSource
         dataset, schedule = open_plan(scenario, self.loaded.base_dir)
         metrics = list(scoring.metrics)
         make_metrics(metrics, scoring.task)  # imports river's metrics now, not after the start
