@@ -15,6 +15,7 @@ the console. The measuring is ``sweep.py``'s.
 from __future__ import annotations
 
 import json
+import math
 import time
 from importlib import resources
 from pathlib import Path
@@ -94,7 +95,8 @@ def _chart(probes: list[Probe], path: Path, axis: Axis = Axis.RATE) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [p.rate if axis is Axis.RATE else p.value for p in probes]
+    # a probe off the rate axis has its value (None would be drawn as a gap: NaN)
+    xs = [p.rate if axis is Axis.RATE else math.nan if p.value is None else p.value for p in probes]
     fig, ax = plt.subplots(figsize=(8, 4))
     for attr, label, style in (("p50_ms", "ppipe p50", "o-"), ("p99_ms", "ppipe p99", "s-"),
                                ("raw_p50_ms", "raw aiokafka p50", "o--"), ("raw_p99_ms", "raw aiokafka p99", "s--")):
