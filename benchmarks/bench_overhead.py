@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
     figures = asyncio.run(main_async(args.rate, args.seconds))
-    print(f"{'echo at %g events/s' % args.rate:34}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{f'echo at {args.rate:g} events/s':34}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"{'raw aiokafka (baseline)':34}{figures['raw_p50_ms']:>10.3f}{figures['raw_p99_ms']:>10.3f}")
     print(f"{'ppipe (dispatcher, SDK, scorer)':34}{figures['ppipe_p50_ms']:>10.3f}{figures['ppipe_p99_ms']:>10.3f}")
     print(f"{'added by the harness':34}{figures['added_p50_ms']:>10.3f}{figures['added_p99_ms']:>10.3f}"

@@ -26,6 +26,7 @@ import os
 import random
 import sys
 import time
+from typing import Any
 
 import msgspec
 
@@ -40,6 +41,8 @@ RATE = 50_000  # simulated events per second
 def build_feed(n: int, seed: int = 1, task: str = "classification"):
     """Labels, intended stamps and answers ``(read_ns, value)`` in read order."""
     rng = random.Random(seed)
+    labels: list[Any]
+    guess: list[Any]
     if task == "regression":
         labels = [round(rng.uniform(0, 100), 3) for _ in range(n)]
         guess = [y if rng.random() < 0.5 else y + rng.gauss(0, 1) for y in labels]
@@ -167,7 +170,8 @@ def main() -> None:
     labels, intended, answers = build_feed(args.events, task=args.task)
     predictions = args.events  # one answer per event (micro-batches count one per id)
     base = min(baseline(answers) for _ in range(args.repeat))
-    best, summary = None, {}
+    best: float | None = None
+    summary: dict[str, Any] = {}
     for _ in range(args.repeat):
         spent, summary = run_scorer(labels, intended, answers, batch=args.batch, metrics=metrics,
                                      task=args.task)

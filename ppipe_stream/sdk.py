@@ -81,7 +81,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
                 "enable_idempotence": self.idempotent}
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "PipelineConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> PipelineConfig:
         env = dict(os.environ if env is None else env)
         missing = [k for k in ("PPIPE_BOOTSTRAP", "PPIPE_INPUT_TOPIC", "PPIPE_CONTROL_TOPIC",
                                "PPIPE_OUTPUT_TOPIC", "PPIPE_GROUP_ID") if not env.get(k)]
@@ -93,7 +93,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise SystemExit(f"ppipe pipeline: {exc}") from None
 
     @classmethod
-    def _from_env(cls, env: dict[str, str]) -> "PipelineConfig":
+    def _from_env(cls, env: dict[str, str]) -> PipelineConfig:
         return cls(
             bootstrap=env["PPIPE_BOOTSTRAP"],
             input_topic=env["PPIPE_INPUT_TOPIC"],
@@ -271,7 +271,7 @@ class Pipeline:
     def _failed(self, handler: str, event_id: int) -> None:
         """A handler raised: re-raise with ``on_error="raise"``, else report and go on."""
         if self._on_error == "raise":
-            raise
+            raise  # noqa: PLE0704 - called only from an except block: re-raises the handler's error
         self.handler_errors += 1
         if self.handler_errors <= 5:
             print(f"ppipe sdk: {handler} failed on event {event_id} (left unanswered):\n"
@@ -319,7 +319,7 @@ class Pipeline:
             else:
                 return protocol.Reply(command_id=command.command_id, status="error",
                                       result=f"no handler for {command.command!r}")
-        except Exception as exc:  # a user handler failed: reported, not fatal
+        except Exception as exc:  # noqa: BLE001 - a user handler failed: reported in the reply, not fatal
             return protocol.Reply(command_id=command.command_id, status="error",
                                   result=f"{type(exc).__name__}: {exc}")
         return protocol.Reply(command_id=command.command_id, status="ok", result=result)

@@ -65,7 +65,7 @@ class ClientSecurity:
     # -- building -------------------------------------------------------------
     @classmethod
     def resolve(cls, settings: Any, *, base_dir: Path,
-                environ: Mapping[str, str] | None = None) -> "ClientSecurity":
+                environ: Mapping[str, str] | None = None) -> ClientSecurity:
         """From a scenario's ``Security`` (or None): files against ``base_dir``,
         the password from ``environ`` (default ``os.environ``) when ``password_env``."""
         if settings is None:
@@ -90,7 +90,7 @@ class ClientSecurity:
                    check_hostname=settings.check_hostname)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ClientSecurity":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSecurity:
         """What a pipeline (or ``ppipe tail``) was handed in ``PPIPE_SECURITY_*``;
         ``PLAINTEXT`` when ``PPIPE_SECURITY_PROTOCOL`` is not set."""
         env = os.environ if env is None else env

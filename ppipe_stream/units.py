@@ -28,7 +28,7 @@ class Duration(float):
 
     text: str
 
-    def __new__(cls, value: str | float | int) -> "Duration":
+    def __new__(cls, value: str | float | int) -> Duration:
         if isinstance(value, str):
             seconds = parse_duration(value)
             text = value.strip()

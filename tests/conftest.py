@@ -7,11 +7,12 @@ import os
 import re
 import uuid
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 
-def require_infra(reason: str) -> None:
+def require_infra(reason: str) -> NoReturn:
     """Skip on a developer machine without the infrastructure; fail in CI
     (``PPIPE_REQUIRE_INFRA=1``, set by scripts/test), so CI never passes by skipping."""
     if os.environ.get("PPIPE_REQUIRE_INFRA") == "1":

@@ -70,7 +70,7 @@ def _without_none(value: Any) -> Any:
     return value
 
 
-class Dataset(_Section):
+class Dataset(_Section, frozen=True, kw_only=True):
     source: Literal["csv", "jsonl", "parquet", "sklearn", "river", "synth"] = "csv"
     path: str | None = None
     name: str | None = None
@@ -89,12 +89,12 @@ def iris(*, shuffle: bool | None = None) -> Dataset:
     return Dataset(path=str(IRIS), target="variety", shuffle=shuffle, loop=True)
 
 
-class Stage(_Section):
+class Stage(_Section, frozen=True, kw_only=True):
     rate: Number
     duration: str
 
 
-class Load(_Section):
+class Load(_Section, frozen=True, kw_only=True):
     profile: str = "constant"
     rate: Number | None = 100
     start_rate: Number | None = None
@@ -113,11 +113,11 @@ class Load(_Section):
     on_overload: str | None = None
 
 
-class Labels(_Section):
+class Labels(_Section, frozen=True, kw_only=True):
     delay: str | None = None
 
 
-class Pipeline(_Section):
+class Pipeline(_Section, frozen=True, kw_only=True):
     """One ``[[pipelines]]`` table; a process pipeline given no command runs the echo example."""
 
     name: str = "echo"
@@ -145,7 +145,7 @@ class Pipeline(_Section):
             msgspec.structs.force_setattr(self, "command", example("echo"))
 
 
-class Security(_Section):
+class Security(_Section, frozen=True, kw_only=True):
     protocol: str
     sasl_mechanism: str | None = None
     username: str | None = None
@@ -157,7 +157,7 @@ class Security(_Section):
     check_hostname: bool | None = None
 
 
-class Kafka(_Section):
+class Kafka(_Section, frozen=True, kw_only=True):
     bootstrap: str | None = None
     embedded: str | None = None
     partitions: int | None = None
@@ -168,12 +168,12 @@ class Kafka(_Section):
     security: Security | None = None
 
 
-class Tolerance(_Section):
+class Tolerance(_Section, frozen=True, kw_only=True):
     rtol: float | None = None
     atol: float | None = None
 
 
-class Scoring(_Section):
+class Scoring(_Section, frozen=True, kw_only=True):
     task: str | None = None
     metrics: list[str] | None = None
     deadline: str | None = None
@@ -182,7 +182,7 @@ class Scoring(_Section):
     abort_on_fail: bool | None = None
 
 
-class Validity(_Section):
+class Validity(_Section, frozen=True, kw_only=True):
     min_duration: str | None = None
     min_events: int | None = None
     min_rate_ratio: float | None = None
@@ -190,7 +190,7 @@ class Validity(_Section):
     max_loop_lateness_p99: str | None = None
 
 
-class Fault(_Section):
+class Fault(_Section, frozen=True, kw_only=True):
     """One ``[[faults]]`` table; which keys an action takes is docs/scenario.md's."""
 
     at: str
@@ -207,7 +207,7 @@ class Fault(_Section):
     columns: list[str] | None = None
 
 
-class Command(_Section):
+class Command(_Section, frozen=True, kw_only=True):
     """One ``[[commands]]`` table (a proctor command)."""
 
     command: str

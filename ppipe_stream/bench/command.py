@@ -15,6 +15,7 @@ the console. The measuring is ``sweep.py``'s.
 from __future__ import annotations
 
 import json
+import math
 import time
 from importlib import resources
 from pathlib import Path
@@ -94,7 +95,8 @@ def _chart(probes: list[Probe], path: Path, axis: Axis = Axis.RATE) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [p.rate if axis is Axis.RATE else p.value for p in probes]
+    # a probe off the rate axis has its value (None would be drawn as a gap: NaN)
+    xs = [p.rate if axis is Axis.RATE else math.nan if p.value is None else p.value for p in probes]
     fig, ax = plt.subplots(figsize=(8, 4))
     for attr, label, style in (("p50_ms", "ppipe p50", "o-"), ("p99_ms", "ppipe p99", "s-"),
                                ("raw_p50_ms", "raw aiokafka p50", "o--"), ("raw_p99_ms", "raw aiokafka p99", "s--")):
@@ -186,7 +188,8 @@ async def run_bench(*, scenario: Path | None, rates: list[float] | str | None, s
                                                slo_p99_ms=slo_ms, bench_id=bench_id, report=show,
                                                base=chosen[0], force=force)
                 console.print(_table(probes))
-                console.print(f"highest sustained rate: {found if found is not None else 'none (even the start rate failed)'}"
+                rate = found if found is not None else "none (even the start rate failed)"
+                console.print(f"highest sustained rate: {rate}"
                               f" events/s (SLO p99 {slo or 'none'}, backlog not growing)")
             else:
                 probes = await sweep(loaded, [s.rate for s in chosen], seconds=seconds, out=out,

@@ -12,7 +12,8 @@ the same second on the same broker), and so is its raw baseline's topic.
 
 A rate is *sustained* when the harness offered it in full (achieved >= 99% of
 the target; its lag spikes are in the open-loop latency, which the SLO
-judges), the pipeline's p99 is within the SLO, nothing is missing, and its backlog (events sent minus answered, per window) does not grow: the
+judges), the pipeline's p99 is within the SLO, nothing is missing, and its
+backlog (events sent minus answered, per window) does not grow: the
 slope of a least-squares line through the backlog stays under 1% of the rate
 (Theodolite's lag-trend test). The search doubles the rate until a probe fails,
 then bisects between the last sustained and the first failed rate until they
@@ -28,7 +29,8 @@ import math
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import msgspec
 import numpy as np

@@ -86,7 +86,7 @@ async def create_topics(bootstrap: str, topics: Sequence[tuple[str, int]], *,
                 if have and len(have) != partitions:
                     raise BrokerError(f"topic {name!r} exists with {len(have)} partitions, "
                                       f"not {partitions}")
-            if all(len(found.get(n, {})) == p and all(l >= 0 for l in found[n].values())
+            if all(len(found.get(n, {})) == p and all(leader >= 0 for leader in found[n].values())
                    for n, p in wanted.items()):
                 return
             await anyio.sleep(0.1)

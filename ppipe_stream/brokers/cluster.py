@@ -183,7 +183,7 @@ class KafkaCluster:
             shutil.rmtree(path, ignore_errors=True)
         self._cleanup.clear()
 
-    def __enter__(self) -> "KafkaCluster":
+    def __enter__(self) -> KafkaCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -212,8 +212,8 @@ def start_kafka_cluster(nodes: int = DEFAULT_NODES, *, data_dir: Path | None = N
         cleanup.append(data_dir)
     ids = list(range(1, nodes + 1))
     ports = _distinct_ports(2 * nodes)
-    broker_port = dict(zip(ids, ports[:nodes]))
-    controller_port = dict(zip(ids, ports[nodes:]))
+    broker_port = dict(zip(ids, ports[:nodes], strict=True))
+    controller_port = dict(zip(ids, ports[nodes:], strict=True))
     voters = ",".join(f"{i}@127.0.0.1:{controller_port[i]}" for i in ids)
     settings = {**cluster_config(nodes), **(extra_config or {})}
     jvm = kafka_jvm(libs, heap=heap)

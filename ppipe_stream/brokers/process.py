@@ -113,7 +113,7 @@ class RunningBroker:
             signal_group(self.process, signal.SIGKILL)
             self.process.wait(timeout=10)
 
-    def __enter__(self) -> "RunningBroker":
+    def __enter__(self) -> RunningBroker:
         return self
 
     def __exit__(self, *exc: object) -> None:

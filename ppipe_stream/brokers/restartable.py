@@ -35,7 +35,7 @@ class RestartableKafka:
         self.bootstrap = ""
         self.restarts = 0
 
-    def start(self) -> "RestartableKafka":
+    def start(self) -> RestartableKafka:
         """Start the node (again, on the same port and data, after a crash or stop)."""
         if self.node is not None and self.node.alive():
             return self

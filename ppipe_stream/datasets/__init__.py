@@ -16,18 +16,20 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Protocol
+
+import msgspec
 
 from ..errors import DatasetError
 from ..scenario.model import Dataset
 
-__all__ = ["Row", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER", "PAD_FEATURE"]
+__all__ = ["Row", "RowSource", "DatasetStream", "open_dataset", "SHUFFLE_BUFFER", "PAD_FEATURE"]
 
 SHUFFLE_BUFFER = 10_000
 PAD_FEATURE = "_pad"
 
 
-class Row(NamedTuple):
+class Row(msgspec.Struct, frozen=True):
     """One dataset row: its place in one pass (0-based), features, label, event time;
     ``spoiled`` when a fault changed its features (they are not the row's own)."""
 
@@ -36,6 +38,19 @@ class Row(NamedTuple):
     label: Any
     timestamp_s: float | None = None
     spoiled: bool = False
+
+
+class RowSource(Protocol):
+    """What the dispatcher reads rows from: a :class:`DatasetStream`, or a wrapper of
+    one (``watch.fault_injector.RowCorruptor``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_rows(self) -> int | None: ...
+
+    def __iter__(self) -> Iterator[Row]: ...
 
 
 class DatasetStream:
@@ -81,7 +96,7 @@ class DatasetStream:
 
 def _padded(rows: Iterator[Row], padding: str) -> Iterator[Row]:
     for row in rows:
-        yield row._replace(features={**row.features, PAD_FEATURE: padding})
+        yield msgspec.structs.replace(row, features={**row.features, PAD_FEATURE: padding})
 
 
 def _full_shuffle(rows: Iterator[Row], rng: random.Random) -> Iterator[Row]:

@@ -49,17 +49,17 @@ def open_sklearn(spec: Dataset, *, seed: int) -> DatasetStream:
     classes = [str(n) for n in names] if names is not None and len(names) and isinstance(target[0], int) else None
 
     def rows() -> Iterator[Row]:
-        for i, (values, y) in enumerate(zip(data, target)):
+        for i, (values, y) in enumerate(zip(data, target, strict=True)):
             label = classes[y] if classes is not None else y
             if isinstance(label, list):
                 label = label[0]
-            yield Row(i, dict(zip(columns, values)), label, None)
+            yield Row(i, dict(zip(columns, values, strict=True)), label, None)
 
     return DatasetStream(f"sklearn:{name}", rows, spec=spec, seed=seed, n_rows=len(data),
                          in_memory=True)
 
 
-def _river_bundled() -> dict[str, type]:
+def _river_bundled() -> dict[str, type[Any]]:  # river types neither the constructors nor __iter__
     import river.datasets as rd
     from river.datasets import base
 

@@ -62,7 +62,7 @@ def parse_timestamp(value: Any) -> float:
         pass
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
 
 
@@ -239,7 +239,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]
             if bad:
                 yield reader.line_num, ValueError(bad)
                 continue
-            yield reader.line_num, {name: parse_cell(cell) for name, cell in zip(header, cells)}
+            yield reader.line_num, {name: parse_cell(cell) for name, cell in zip(header, cells, strict=True)}
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]:

@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaProducer
 from anyio.abc import TaskStatus
 
 from .. import protocol
-from ..datasets import DatasetStream, Row
+from ..datasets import Row, RowSource
 from ..errors import DatasetError, first_leaf
 from ..watch.loop_lag import LatenessStats
 from .base import DispatchStats, OnSent
@@ -78,7 +78,7 @@ class Dispatcher:
         producer: AIOKafkaProducer,
         topic: str,
         partitions: int,
-        dataset: DatasetStream,
+        dataset: RowSource,
         schedule: Schedule,
         label_delay_s: float,
         on_sent: OnSent,

@@ -412,7 +412,7 @@ class DispatchWorkers:
         self._on_sent(cast(Sequence[int], ids), cast(Sequence[int], intended),
                       cast(Sequence[int], sent), labels)
         if self._on_rows is not None and all(p[4] is not None for p in parts):
-            features = [f for p in parts for f in p[4]]  # type: ignore[union-attr]
+            features = [f for p in parts for f in p[4]]
             self._on_rows(ids.tolist(), [features[k] for k in index], labels)
         self.stats.record_sent(intended, sent, lag=False)  # lag: the workers' own histograms
 

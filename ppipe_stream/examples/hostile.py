@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from ppipe_stream.sdk import Pipeline
 
@@ -72,7 +73,7 @@ def probes() -> None:
         report("scratch", False, path="/tmp")  # allowed: not an escape
     except OSError as exc:
         report("scratch", True, path="/tmp", error=exc.strerror)
-    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
     report("capabilities", int(status["CapEff"].strip(), 16) == 0, cap_eff=status["CapEff"].strip())
     report("no_new_privileges", status.get("NoNewPrivs", "0").strip() == "1")
     report("docker_socket", not any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock")))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import os
+from typing import Any
 
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -21,7 +22,7 @@ def main() -> None:
     keep = int(os.environ.get("PPIPE_KEEP_LABELS", "20000"))
     rows: collections.deque = collections.deque(maxlen=keep)
     counts: collections.Counter = collections.Counter()
-    state: dict[str, object] = {"model": None, "columns": None, "since": 0, "fits": 0}
+    state: dict[str, Any] = {"model": None, "columns": None, "since": 0, "fits": 0}
     app = Pipeline()
 
     def vector(features: dict) -> list[float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["Expression", "compile_expression"]
@@ -23,7 +23,7 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Pow: operator.pow}
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge}
-_FUNCTIONS = {"abs": abs, "min": min, "max": max, "round": round, "sqrt": math.sqrt,
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"abs": abs, "min": min, "max": max, "round": round, "sqrt": math.sqrt,
               "log": math.log, "exp": math.exp, "floor": math.floor, "ceil": math.ceil}
 
 
@@ -64,7 +64,7 @@ def compile_expression(text: str) -> Expression:
             raise ValueError(f"expression {text!r}: {type(node).__name__} is not allowed")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool)):
             raise ValueError(f"expression {text!r}: only numbers are allowed as constants")
-    names -= {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names -= {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     return Expression(text, tree, frozenset(names))
 
 
@@ -83,7 +83,7 @@ def _eval(node: ast.AST, row: Mapping[str, Any]) -> Any:
         return -value if isinstance(node.op, ast.USub) else (not value if isinstance(node.op, ast.Not) else +value)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, row)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, row)
             if not _COMPARE[type(op)](left, right):
                 return False

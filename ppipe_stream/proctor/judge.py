@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -87,13 +87,20 @@ def _by_id(result: Any, value_key: str) -> dict[int, Any] | None:
     return None
 
 
-def _compare(expected: dict[int, Any], got: dict[int, Any], same) -> tuple[CommandStatus, dict[str, int], str]:
+class _Counts(TypedDict):
+    matched: int
+    missing: int
+    extra: int
+    mismatched: int
+
+
+def _compare(expected: dict[int, Any], got: dict[int, Any], same) -> tuple[CommandStatus, _Counts, str]:
     matched = [i for i in expected if i in got and same(got[i], expected[i])]
     mismatched = [i for i in expected if i in got and not same(got[i], expected[i])]
     missing = [i for i in expected if i not in got]
     extra = [i for i in got if i not in expected]
-    counts = {"matched": len(matched), "missing": len(missing), "extra": len(extra),
-              "mismatched": len(mismatched)}
+    counts: _Counts = {"matched": len(matched), "missing": len(missing), "extra": len(extra),
+                       "mismatched": len(mismatched)}
     if len(matched) == len(expected) and not extra:
         status = CommandStatus.CORRECT
     elif matched:
@@ -116,7 +123,7 @@ def judge(command: protocol.Command, pipeline: str, reply: protocol.Reply | None
     ``expected`` holds, by id: the sent rows (validate), the labels
     (batch_predict), or the expected feature values (feature); empty otherwise.
     """
-    base = {"command_id": command.command_id, "command": command.command, "pipeline": pipeline}
+    base: dict[str, Any] = {"command_id": command.command_id, "command": command.command, "pipeline": pipeline}
     if reply is None or reply_ns is None:
         return Judgement(**base, status=CommandStatus.DEADLINE_EXCEEDED, message="no reply")
     latency_ms = round((reply_ns - sent_ns) / 1e6, 3)

@@ -21,11 +21,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from hdrh.log import HistogramLogReader  # noqa: E402
+import matplotlib.pyplot as plt
+from hdrh.log import HistogramLogReader
 
-from ..scoring.hist import new_histogram  # noqa: E402
-from ..results.model import LatencySplit, Summary, load_summary  # noqa: E402
+from ..scoring.hist import new_histogram
+from ..results.model import LatencySplit, Summary, load_summary
 
 __all__ = ["RunData", "draw_charts", "load_run"]
 

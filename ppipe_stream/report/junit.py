@@ -102,7 +102,7 @@ def junit_xml(summary: Summary) -> JUnitXml:
     suite.add_testcases(cases)
     xml = JUnitXml("ppipe")
     xml.add_testsuite(suite)
-    xml.update_statistics()  # type: ignore[no-untyped-call]  # junitparser leaves it unannotated
+    xml.update_statistics()  # junitparser leaves it unannotated (fine: report/ is not --strict)
     # the run's length, not the sum of its cases' (they are verdicts, not timed steps)
     suite.time = xml.time = round(float(summary.duration_s), 3)
     return xml

@@ -36,12 +36,12 @@ INDEX_NAME = "index.jsonl"
 
 def utc_stamp(now: dt.datetime | None = None) -> str:
     """``yyyymmddThhmmss`` in UTC, the suffix of a run folder's name."""
-    return (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S")
+    return (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
 
 
 def iso_utc(ns: int) -> str:
     """ISO-8601 UTC with a Z, second precision, for wall-clock ``ns``."""
-    moment = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -68,7 +68,7 @@ class RunFolder:
     @classmethod
     def create(cls, scenario_name: str, *, out: Path | None = None,
                root: Path = Path("runs"), force: bool = False, meta: RunMeta | None = None,
-               embedded: str | None = None) -> "RunFolder":
+               embedded: str | None = None) -> RunFolder:
         """A new folder; UsageError when ``out`` holds anything already and not ``force``."""
         stamp = utc_stamp()
         name = f"{scenario_name}-{stamp}"
@@ -90,7 +90,7 @@ class RunFolder:
     def _add_to_index(self, index: Path, scenario_name: str) -> None:
         """One line in the runs index; a runs dir that cannot be written is no reason to fail."""
         entry = {"run_id": self.run_id, "path": str(self.path.resolve()), "scenario": scenario_name,
-                 "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                  "tags": dict(self.meta.tags) if self.meta else {}}
         try:
             index.parent.mkdir(parents=True, exist_ok=True)

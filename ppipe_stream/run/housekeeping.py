@@ -90,7 +90,7 @@ RUN python3 -m pip install --no-cache-dir --no-index --find-links /tmp/wheels --
  || {{ echo "ppipe: a package of requirements.txt is not in wheels/ (the build has no network): run  pip download -d wheels -r requirements.txt  in this folder" >&2; exit 1; }}
 COPY main.py ./
 CMD ["python3", "main.py"]
-'''
+'''  # noqa: E501 - the Dockerfile `ppipe init` writes, line for line
 
 _REQUIREMENTS = '''# What main.py imports, one package per line (pip's requirements format).
 # The ppipe SDK comes with the harness (ppipe's base image, or this Python for

@@ -135,7 +135,7 @@ class _Run:
                 await self._run_body(stack)
                 complete = True
                 tg.cancel_scope.cancel()
-        except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
+        except Exception as exc:  # any crash still writes a partial result
             leaf = first_leaf(exc)
             if isinstance(leaf, PpipeError):
                 self.summary.error = str(leaf).splitlines()[0]
@@ -171,7 +171,7 @@ class _Run:
         for runner in self.runners:
             try:
                 runner.kill_now()
-            except Exception:  # noqa: BLE001 - keep killing the others
+            except Exception:  # keep killing the others
                 log.exception("run.hard_stop_failed", pipeline=runner.name)
         self.broker.kill_now()
 

@@ -108,7 +108,7 @@ class Progress:
             if self._step_label is not None:
                 frame = msgspec.structs.replace(frame, state=self._step_label)
             self._on_update(frame)
-        except Exception:  # noqa: BLE001 - a display bug must not stop a run
+        except Exception:
             log.exception("display.failed")
 
     async def step(self, label: str, work: Callable[[], Awaitable[T]]) -> T:

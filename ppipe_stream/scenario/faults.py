@@ -35,14 +35,14 @@ class _FaultBase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     @property
     def action(self) -> str:
-        return type(self).__struct_config__.tag
+        return str(type(self).__struct_config__.tag)
 
     def _check_at(self) -> None:
         if math.isinf(self.at) or self.at < 0:
             raise ValueError("`at` must be a finite duration from the run's start")
 
 
-class KillFault(_FaultBase, tag="kill", kw_only=True):
+class KillFault(_FaultBase, tag="kill", kw_only=True, frozen=True):
     """SIGKILL a pipeline's replicas (all, or ``replica``); a restart policy may bring them back."""
 
     pipeline: str
@@ -52,7 +52,7 @@ class KillFault(_FaultBase, tag="kill", kw_only=True):
         self._check_at()
 
 
-class PauseFault(_FaultBase, tag="pause", kw_only=True):
+class PauseFault(_FaultBase, tag="pause", kw_only=True, frozen=True):
     """Freeze a pipeline's replicas (SIGSTOP, or ``docker pause``) for ``duration``: a hang."""
 
     pipeline: str
@@ -64,7 +64,7 @@ class PauseFault(_FaultBase, tag="pause", kw_only=True):
         _positive("duration", self.duration)
 
 
-class BrokerRestartFault(_FaultBase, tag="broker_restart", kw_only=True):
+class BrokerRestartFault(_FaultBase, tag="broker_restart", kw_only=True, frozen=True):
     """Crash a broker node (SIGKILL) and start it again on the same data after ``downtime``."""
 
     node: Annotated[int, Meta(ge=0)] = 0
@@ -76,7 +76,7 @@ class BrokerRestartFault(_FaultBase, tag="broker_restart", kw_only=True):
             raise ValueError("`downtime` must be a finite duration")
 
 
-class BrokerStopFault(_FaultBase, tag="broker_stop", kw_only=True):
+class BrokerStopFault(_FaultBase, tag="broker_stop", kw_only=True, frozen=True):
     """Stop a broker node cleanly (SIGTERM) and start it again after ``duration``."""
 
     node: Annotated[int, Meta(ge=0)] = 0
@@ -87,7 +87,7 @@ class BrokerStopFault(_FaultBase, tag="broker_stop", kw_only=True):
         _positive("duration", self.duration)
 
 
-class NetworkFault(_FaultBase, tag="network", kw_only=True):
+class NetworkFault(_FaultBase, tag="network", kw_only=True, frozen=True):
     """Add ``delay`` and/or drop a fraction ``loss`` of the packets of a docker
     pipeline's containers, for ``duration`` (to the end of the run without it)."""
 
@@ -106,7 +106,7 @@ class NetworkFault(_FaultBase, tag="network", kw_only=True):
             _positive("duration", self.duration)
 
 
-class CorruptFault(_FaultBase, tag="corrupt", kw_only=True):
+class CorruptFault(_FaultBase, tag="corrupt", kw_only=True, frozen=True):
     """Corrupt a ``fraction`` of the rows sent from ``at`` for ``duration`` (to the end
     without it), as P-Pipe's inverse imputation does: one feature of each chosen
     row becomes missing (``null``), garbage text, or an outlier (x1000)."""
@@ -152,8 +152,9 @@ def check_faults(faults: list[Any], pipelines: list[Any], kafka: Any, *, workers
                 raise ValueError(f"{where}: network faults need a docker pipeline (its own "
                                  f"network namespace); {fault.pipeline!r} is a {spec.runtime} pipeline")
             replicas = getattr(spec, "replicas", 1)
-            if getattr(fault, "replica", None) is not None and fault.replica >= replicas:
-                raise ValueError(f"{where}: replica {fault.replica} does not exist "
+            replica = getattr(fault, "replica", None)
+            if replica is not None and replica >= replicas:
+                raise ValueError(f"{where}: replica {replica} does not exist "
                                  f"({fault.pipeline!r} has {replicas})")
         if isinstance(fault, CorruptFault) and workers > 1:
             raise ValueError(f"{where}: corrupting rows needs the in-process dispatcher: "

@@ -219,15 +219,21 @@ def _unwrap(tp: Any) -> list[Any]:
     return [tp]
 
 
+def _struct_info(struct: type) -> msgspec.inspect.StructType:
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType), struct  # _struct_at keeps structs only
+    return info
+
+
 def _known_keys(path: str, text: str) -> list[str]:
     candidates = _struct_at(path, text)
     tag_value = _tag_value_at(path, text)
     if len(candidates) > 1 and tag_value is not None:
-        chosen = [c for c in candidates if msgspec.inspect.type_info(c).tag == tag_value]
+        chosen = [c for c in candidates if _struct_info(c).tag == tag_value]
         candidates = chosen or candidates
     keys: set[str] = set()
     for struct in candidates:
-        info = msgspec.inspect.type_info(struct)
+        info = _struct_info(struct)
         keys.update(f.name for f in info.fields)
         if info.tag_field:
             keys.add(info.tag_field)
@@ -242,8 +248,9 @@ def _tag_value_at(path: str, text: str) -> str | None:
             node = node[int(index)] if index else node[name]
         if isinstance(node, dict):
             for key in ("profile", "runtime"):
-                if isinstance(node.get(key), str):
-                    return node[key]
+                value = node.get(key)
+                if isinstance(value, str):
+                    return value
     except (KeyError, IndexError, TypeError, tomllib.TOMLDecodeError):
         return None
     return None
@@ -253,7 +260,7 @@ def _allowed_values(path: str) -> list[str]:
     owner, _, key = path.rpartition(".")
     values: list[str] = []
     for struct in _struct_at(owner, ""):
-        info = msgspec.inspect.type_info(struct)
+        info = _struct_info(struct)
         if info.tag_field == key and isinstance(info.tag, str):
             values.append(info.tag)
         for field in info.fields:

@@ -54,7 +54,7 @@ class _Base(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     pass
 
 
-class Dataset(_Base):
+class Dataset(_Base, frozen=True):
     """Where the rows come from and which column is the label."""
 
     source: Literal["csv", "jsonl", "parquet", "sklearn", "river", "synth"]
@@ -78,13 +78,13 @@ class Dataset(_Base):
             raise ValueError("source 'synth' needs `generator`")
 
 
-class _LoadBase(_Base, tag_field="profile"):
+class _LoadBase(_Base, tag_field="profile", frozen=True):
     duration: Duration | None = None
 
     @property
     def profile(self) -> str:
         """The profile's name as written in the file (``constant``, ``poisson``...)."""
-        return type(self).__struct_config__.tag
+        return str(type(self).__struct_config__.tag)
     count: PositiveInt | None = None
     warmup: Duration = Duration("0s")
     drain: Duration = Duration("5s")
@@ -116,20 +116,20 @@ class _LoadBase(_Base, tag_field="profile"):
             raise ValueError("`drain` must be finite")
 
 
-class ConstantLoad(_LoadBase, tag="constant", kw_only=True):
+class ConstantLoad(_LoadBase, tag="constant", kw_only=True, frozen=True):
     """Events at a fixed rate: gaps of exactly 1/rate."""
 
     rate: PositiveRate
 
 
-class PoissonLoad(_LoadBase, tag="poisson", kw_only=True):
+class PoissonLoad(_LoadBase, tag="poisson", kw_only=True, frozen=True):
     """Events as a Poisson process of the given mean rate (exponential gaps
     drawn from the scenario's seed)."""
 
     rate: PositiveRate
 
 
-class RampLoad(_LoadBase, tag="ramp", kw_only=True):
+class RampLoad(_LoadBase, tag="ramp", kw_only=True, frozen=True):
     """The rate moves linearly from ``start_rate`` to ``end_rate`` over ``duration``."""
 
     start_rate: PositiveRate
@@ -141,14 +141,14 @@ class RampLoad(_LoadBase, tag="ramp", kw_only=True):
             raise ValueError("profile 'ramp' needs `duration` (the ramp's length)")
 
 
-class Stage(_Base):
+class Stage(_Base, frozen=True):
     """One stage of a ``steps`` profile."""
 
     rate: PositiveRate
     duration: Duration
 
 
-class StepsLoad(_LoadBase, tag="steps", kw_only=True):
+class StepsLoad(_LoadBase, tag="steps", kw_only=True, frozen=True):
     """Constant-rate stages one after another. ``duration`` defaults to the
     stages' total."""
 
@@ -165,7 +165,7 @@ class StepsLoad(_LoadBase, tag="steps", kw_only=True):
         super().__post_init__()
 
 
-class BurstyLoad(_LoadBase, tag="bursty", kw_only=True):
+class BurstyLoad(_LoadBase, tag="bursty", kw_only=True, frozen=True):
     """Gamma-distributed gaps of mean 1/rate; ``burstiness`` is the gaps'
     coefficient of variation squared inverse: 1.0 is Poisson, lower is
     burstier."""
@@ -174,7 +174,7 @@ class BurstyLoad(_LoadBase, tag="bursty", kw_only=True):
     burstiness: Annotated[float, Meta(gt=0)] = 0.3
 
 
-class ReplayLoad(_LoadBase, tag="replay", kw_only=True):
+class ReplayLoad(_LoadBase, tag="replay", kw_only=True, frozen=True):
     """The dataset's own event times (``dataset.timestamp``), gaps divided by
     ``speedup``."""
 
@@ -188,7 +188,7 @@ class ReplayLoad(_LoadBase, tag="replay", kw_only=True):
         self._check_max_lag()
 
 
-class ReleasesLoad(_LoadBase, tag="releases", kw_only=True):
+class ReleasesLoad(_LoadBase, tag="releases", kw_only=True, frozen=True):
     """P-Pipe's drops: ``proportions`` of the dataset released one drop per
     ``interval``, each drop as fast as the broker takes it."""
 
@@ -212,13 +212,13 @@ class ReleasesLoad(_LoadBase, tag="releases", kw_only=True):
 Load = ConstantLoad | PoissonLoad | RampLoad | StepsLoad | BurstyLoad | ReplayLoad | ReleasesLoad
 
 
-class Labels(_Base):
+class Labels(_Base, frozen=True):
     """When ground truth follows its event: ``delay`` after it, or ``never``."""
 
     delay: Duration = Duration("1s")
 
 
-class _Supervised(_Base):
+class _Supervised(_Base, frozen=True):
     """What every pipeline has: a name, and how a hang is told and handled.
 
     A pipeline is *hung* when it has events waiting longer than ``hang_after``
@@ -234,7 +234,7 @@ class _Supervised(_Base):
             raise ValueError("`hang_after` must be a positive, finite duration")
 
 
-class ProcessPipeline(_Supervised, tag_field="runtime", tag="process", kw_only=True):
+class ProcessPipeline(_Supervised, tag_field="runtime", tag="process", kw_only=True, frozen=True):
     """A pipeline started as a local process with ``command``; ``restart`` says
     whether a replica that ends on its own is started again (as Docker's policy)."""
 
@@ -243,7 +243,7 @@ class ProcessPipeline(_Supervised, tag_field="runtime", tag="process", kw_only=T
 
     @property
     def runtime(self) -> str:
-        return type(self).__struct_config__.tag
+        return str(type(self).__struct_config__.tag)
     cwd: str | None = None
     replicas: PositiveInt = 1
     restart: Literal["no", "on-failure", "always"] = "no"
@@ -257,7 +257,7 @@ class ProcessPipeline(_Supervised, tag_field="runtime", tag="process", kw_only=T
             raise ValueError("`on_hang = \"restart\"` needs a `restart` policy other than \"no\"")
 
 
-class DockerPipeline(_Supervised, tag_field="runtime", tag="docker", kw_only=True):
+class DockerPipeline(_Supervised, tag_field="runtime", tag="docker", kw_only=True, frozen=True):
     """A pipeline run as sandboxed containers: from ``image``, or built from the
     folder ``build`` (its Dockerfile takes ``ARG BASE_IMAGE``)."""
 
@@ -291,10 +291,10 @@ class DockerPipeline(_Supervised, tag_field="runtime", tag="docker", kw_only=Tru
 
     @property
     def runtime(self) -> str:
-        return type(self).__struct_config__.tag
+        return str(type(self).__struct_config__.tag)
 
 
-class ExternalPipeline(_Supervised, tag_field="runtime", tag="external", kw_only=True):
+class ExternalPipeline(_Supervised, tag_field="runtime", tag="external", kw_only=True, frozen=True):
     """A pipeline started elsewhere by the user: the harness creates the topics,
     prints the environment to use, waits for its readiness reply, and scores it.
     A hang is reported; the harness cannot restart it."""
@@ -309,20 +309,20 @@ class ExternalPipeline(_Supervised, tag_field="runtime", tag="external", kw_only
 
     @property
     def runtime(self) -> str:
-        return type(self).__struct_config__.tag
+        return str(type(self).__struct_config__.tag)
 
 
 Pipeline = ProcessPipeline | DockerPipeline | ExternalPipeline
 
 
-class Tolerance(_Base):
+class Tolerance(_Base, frozen=True):
     """Numbers compare equal when ``|a-b| <= atol + rtol*|b|``."""
 
     rtol: Annotated[float, Meta(ge=0)] = 1e-6
     atol: Annotated[float, Meta(ge=0)] = 1e-6
 
 
-class Validity(_Base):
+class Validity(_Base, frozen=True):
     """When a run's figures can be trusted (as MLPerf LoadGen reports validity):
     long enough, and the harness itself kept the schedule."""
 
@@ -333,7 +333,7 @@ class Validity(_Base):
     max_loop_lateness_p99: Duration = Duration("5ms")  # the harness's own loop woke this late: starved
 
 
-class Scoring(_Base):
+class Scoring(_Base, frozen=True):
     """How answers are judged."""
 
     task: Literal["classification", "regression"] = "classification"
@@ -350,7 +350,7 @@ class Scoring(_Base):
             raise ValueError("`deadline` must be positive")
 
 
-class CommandSpec(_Base):
+class CommandSpec(_Base, frozen=True):
     """A proctor command (P-Pipe's requests, streamed): sent at ``at``, every
     ``every``, or at random gaps between ``min_gap`` and ``max_gap`` (seeded)."""
 
@@ -371,7 +371,7 @@ class CommandSpec(_Base):
             raise ValueError("give exactly one of `at`, `every`, or `min_gap` with `max_gap`")
         if self.every is not None and self.every <= 0:
             raise ValueError("`every` must be positive")
-        if self.min_gap is not None and not (0 < self.min_gap <= self.max_gap):
+        if self.min_gap is not None and not (self.max_gap is not None and 0 < self.min_gap <= self.max_gap):
             raise ValueError("need 0 < `min_gap` <= `max_gap`")
         if self.command == "feature" and not (self.feature and self.expression):
             raise ValueError("command 'feature' needs `feature` (its name) and `expression` "
@@ -382,7 +382,7 @@ class CommandSpec(_Base):
             compile_expression(self.expression)
 
 
-class Security(_Base):
+class Security(_Base, frozen=True):
     """How every Kafka client of the run (the harness's and the pipelines') logs
     in: Kafka's ``security.protocol``, SASL PLAIN or SCRAM, and TLS. The password
     is best named by ``password_env`` (read from the environment at run time) so
@@ -430,7 +430,7 @@ class Security(_Base):
         if self.key_file is not None and self.cert_file is None:
             raise ValueError("`key_file` needs `cert_file` (the client certificate)")
 
-    def redacted(self) -> "Security":
+    def redacted(self) -> Security:
         """The same settings with a literal password replaced by ``***``."""
         if self.password is None:
             return self
@@ -440,12 +440,11 @@ class Security(_Base):
         shown = msgspec.structs.asdict(self.redacted())
         return "Security(" + ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None) + ")"
 
-    def __rich_repr__(self):
-        for key, value in msgspec.structs.asdict(self.redacted()).items():
-            yield key, value
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return list(msgspec.structs.asdict(self.redacted()).items())
 
 
-class KafkaSettings(_Base):
+class KafkaSettings(_Base, frozen=True):
     """Which broker, and how the run's topics and producers are set up."""
 
     bootstrap: str = "embedded"
@@ -467,7 +466,7 @@ class KafkaSettings(_Base):
                              "plaintext on loopback; set `bootstrap`")
 
 
-class Scenario(_Base):
+class Scenario(_Base, frozen=True):
     """One run: what data, at what pace, to which pipelines, judged how."""
 
     name: Name

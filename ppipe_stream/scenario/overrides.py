@@ -36,7 +36,7 @@ class Override(msgspec.Struct, frozen=True):
     text: str
 
     @classmethod
-    def parse(cls, text: str) -> "Override":
+    def parse(cls, text: str) -> Override:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key:

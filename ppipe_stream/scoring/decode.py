@@ -63,7 +63,7 @@ def decode_answers(values: Sequence[bytes | None]) -> Answers:
         except msgspec.DecodeError:  # ValidationError is a DecodeError
             bad += 1
             continue
-        if type(message) is _Prediction:
+        if isinstance(message, _Prediction):
             if message.id is not None:
                 if message.ids is not None or message.predictions is not None:
                     bad += 1

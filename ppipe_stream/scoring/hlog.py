@@ -57,7 +57,7 @@ class HlogFiles:
         if fh is None:
             fh = open(self.path(pipeline), "w", encoding="utf-8")  # noqa: SIM115 - see close()
             start_s = self._start_ns / 1e9
-            moment = dt.datetime.fromtimestamp(start_s, tz=dt.timezone.utc)
+            moment = dt.datetime.fromtimestamp(start_s, tz=dt.UTC)
             fh.write(f"#ppipe latency of pipeline {pipeline}, values in microseconds\n"
                      "#[Histogram log format version 1.3]\n"
                      f"#[StartTime: {start_s:.3f} (seconds since epoch), "

@@ -158,10 +158,10 @@ def feed(y_true: Sequence[Any], y_pred: Sequence[Any], sets: Sequence[MetricSet]
             terms = _terms(column[0], y_true, y_pred)
             if terms.size:
                 for metric in column:
-                    metric._mean.update_many(terms)
+                    metric._mean.update_many(terms)  # noqa: SLF001 - river's running mean has no public batch update
         else:
             for metric in column:
-                for truth, guess in zip(y_true, y_pred):
+                for truth, guess in zip(y_true, y_pred, strict=True):
                     try:
                         metric.update(truth, guess)
                     except _METRIC_ERRORS:
@@ -170,11 +170,11 @@ def feed(y_true: Sequence[Any], y_pred: Sequence[Any], sets: Sequence[MetricSet]
 
 def _count_pairs(y_true: Sequence[Any], y_pred: Sequence[Any]) -> list[tuple[tuple[Any, Any], int]]:
     try:
-        return list(collections.Counter(zip(y_true, y_pred)).items())
+        return list(collections.Counter(zip(y_true, y_pred, strict=True)).items())
     except TypeError:  # an unhashable prediction (a list, an object): wrong, keep it wrong
         guesses = [_hashable(g) for g in y_pred]
         truths = [_hashable(t) for t in y_true]
-        return list(collections.Counter(zip(truths, guesses)).items())
+        return list(collections.Counter(zip(truths, guesses, strict=True)).items())
 
 
 def _hashable(value: Any) -> Any:
@@ -190,7 +190,7 @@ def _numeric_pairs(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[list[A
     ok = (int, float)
     if all(type(g) in ok for g in y_pred) and all(type(t) in ok for t in y_true):
         return list(y_true), list(y_pred)
-    kept = [(t, g) for t, g in zip(y_true, y_pred)
+    kept = [(t, g) for t, g in zip(y_true, y_pred, strict=True)
             if isinstance(t, ok) and isinstance(g, ok) and not isinstance(g, bool)
             and not isinstance(t, bool)]
     return [t for t, _ in kept], [g for _, g in kept]
@@ -198,12 +198,12 @@ def _numeric_pairs(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[list[A
 
 def _terms(metric: Any, y_true: Sequence[Any], y_pred: Sequence[Any]) -> np.ndarray:
     """The per-answer terms of a running-mean metric (those it can compute)."""
-    evaluate = metric._eval
+    evaluate = metric._eval  # noqa: SLF001 - river's per-answer term of a mean metric, not public
     try:
-        values = [evaluate(t, g) for t, g in zip(y_true, y_pred)]
+        values = [evaluate(t, g) for t, g in zip(y_true, y_pred, strict=True)]
     except _METRIC_ERRORS:
         values = []
-        for t, g in zip(y_true, y_pred):
+        for t, g in zip(y_true, y_pred, strict=True):
             try:
                 values.append(evaluate(t, g))
             except _METRIC_ERRORS:

@@ -29,6 +29,7 @@ import difflib
 import math
 import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -38,8 +39,8 @@ from .metrics import ALIASES, resolve_metric, river_metric_names
 
 __all__ = ["Threshold", "evaluate", "figure_names", "figure_unit", "parse_threshold"]
 
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-        "==": operator.eq, "!=": operator.ne}
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 _EXPR = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
                    r"\s*(us|µs|ms|s|%)?\s*$")
 _TO_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3}
@@ -180,7 +181,7 @@ def settled_failures(thresholds: dict[str, str],
     only grow, so once over an upper bound they can no longer pass."""
     summary = to_summary(summary)
     final = []
-    for result, key in zip(evaluate(thresholds, summary), _keys_per_result(thresholds, summary)):
+    for result, key in zip(evaluate(thresholds, summary), _keys_per_result(thresholds, summary), strict=True):
         rule = parse_threshold(key, thresholds[key])
         grows = rule.figure.startswith("status.") or rule.figure == "latency.max"
         if grows and rule.op in ("<", "<=", "==") and result["value"] is not None and not result["ok"]:

@@ -48,7 +48,7 @@ class RunDisplay:
         self._last_trend = 0.0
         self._told_reasons = 0  # a plain display prints a line at once for each new INVALID reason
 
-    def __enter__(self) -> "RunDisplay":
+    def __enter__(self) -> RunDisplay:
         if self._is_live:
             self._live = Live(Text("starting..."), console=self._console, refresh_per_second=4,
                               transient=False)

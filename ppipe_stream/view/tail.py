@@ -5,8 +5,9 @@ second while the run goes, read as a :class:`~ppipe_stream.results.model.Summary
 until it says ``complete``), or the run's
 scores topic on its broker (``--bootstrap`` and ``--run``: each message is a
 live-view frame, read from the latest one) until the run is done. A run that
-is not there is a one-line UsageError, unless ``wait`` says to wait for it; a secured cluster's login is read from
-the same ``PPIPE_SECURITY_*`` variables a pipeline is given (docs/security.md). Draws with :mod:`ppipe_stream.view.live`:
+is not there is a one-line UsageError, unless ``wait`` says to wait for it; a
+secured cluster's login is read from the same ``PPIPE_SECURITY_*`` variables a
+pipeline is given (docs/security.md). Draws with :mod:`ppipe_stream.view.live`:
 redrawn in a terminal, plain lines otherwise. Ctrl+C stops watching, never the run.
 """
 

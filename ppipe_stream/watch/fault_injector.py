@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import msgspec
 import structlog
 
 from ..datasets import Row
@@ -70,7 +71,7 @@ class RowCorruptor:
             now = self._offset_ns()
             for f, (fault, (start, end)) in enumerate(zip(self._faults, self._windows, strict=True)):
                 if now >= start and (end is None or now < end) and self._chosen(f, k, fault.fraction):
-                    row = row._replace(features=self._spoil(row.features, fault, f, k), spoiled=True)
+                    row = msgspec.structs.replace(row, features=self._spoil(row.features, fault, f, k), spoiled=True)
                     self.corrupted[f] += 1
                     break
             yield row

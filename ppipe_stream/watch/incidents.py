@@ -83,7 +83,7 @@ class IncidentLog:
                             detected_after_s=None if detected_after_s is None else round(detected_after_s, 3),
                             duration_s=None if duration_s is None else round(duration_s, 3))
         self.items.append(incident)
-        log.warning(f"incident.{kind}", target=target, detail=detail, t_s=incident.t_s,
+        log.warning(f"incident.{kind}", target=target,  # noqa: G004 - the event is named for its kind detail=detail, t_s=incident.t_s,
                     detected_after_s=incident.detected_after_s, duration_s=incident.duration_s)
         if self._out is not None:
             self._out.write(json.dumps(msgspec.to_builtins(incident)) + "\n")

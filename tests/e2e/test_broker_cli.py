@@ -38,11 +38,13 @@ class Launcher:
             require_infra("Apache Kafka needs java and mvn")
         self.proc = start_ppipe("broker", "start", "--kind", "kafka", *args, cwd=cwd,
                                 stdin=subprocess.DEVNULL)
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped
+        self.stdout, self.stderr = self.proc.stdout, self.proc.stderr
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        first = self.proc.stdout.readline().strip()
+        first = self.stdout.readline().strip()
         if not first.startswith("bootstrap="):
             self.proc.kill()
             self.close()
@@ -53,7 +55,7 @@ class Launcher:
                       for m in map(NODE_LINE.match, self.lines) if m}
 
     def _read(self) -> None:
-        for line in self.proc.stderr:
+        for line in self.stderr:
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
                 self._changed.notify_all()
@@ -77,8 +79,8 @@ class Launcher:
         if self.proc.poll() is None:
             self.interrupt()
         self._reader.join(timeout=10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.stdout.close()
+        self.stderr.close()
 
 
 def _answers(port: int) -> bool:

@@ -44,7 +44,8 @@ def test_scaffold_installs_what_requirements_lists(tmp_path, docker_host):
         fh.write("cachetools\n")
     main = (folder / "main.py").read_text()
     main = main.replace("from ppipe_stream.sdk import Pipeline",
-                        "import cachetools\nfrom ppipe_stream.sdk import Pipeline\n\nseen = cachetools.LRUCache(maxsize=8)")
+                        "import cachetools\nfrom ppipe_stream.sdk import Pipeline\n\n"
+                        "seen = cachetools.LRUCache(maxsize=8)")
     (folder / "main.py").write_text(main)
     scenario = (folder / "scenario.toml").read_text().replace('duration = "10s"', 'duration = "4s"')
     (folder / "scenario.toml").write_text(scenario)

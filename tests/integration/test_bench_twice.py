@@ -44,7 +44,7 @@ def test_the_same_bench_twice_on_one_broker_measures_the_same(kafka_broker, tmp_
         print("bench", run["bench_id"], [(p["rate"], p["p50_ms"], p["raw_p50_ms"], p["raw_p99_ms"])
                                          for p in run["probes"]])
     assert [p["rate"] for p in first["probes"]] == [p["rate"] for p in second["probes"]] == list(RATES)
-    for a, b in zip(first["probes"], second["probes"]):
+    for a, b in zip(first["probes"], second["probes"], strict=True):
         for key in ("p50_ms", "p99_ms"):  # the harness's own runs: each has figures
             assert a[key] is not None and b[key] is not None, (key, a, b)
         for key in ("raw_p50_ms", "raw_p99_ms"):  # the baseline: the same magnitude both times

@@ -37,9 +37,9 @@ EVENTS = 120
 
 
 
-def _sasl_ssl(mechanism: str, **password: str) -> Security:
+def _sasl_ssl(mechanism: str, *, password: str | None = None, password_env: str | None = None) -> Security:
     return Security(protocol="SASL_SSL", sasl_mechanism=mechanism, username="alice",
-                    ca_file="tls/ca.pem", **password)
+                    ca_file="tls/ca.pem", password=password, password_env=password_env)
 
 
 def _write(tmp_path: Path, broker: Any, security: Security, *, bootstrap: str | None = None,

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import warnings
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import anyio
@@ -31,7 +32,7 @@ def _load(tmp_path: Path, scenario: Scenario) -> LoadedScenario:
     return scenario.loaded(tmp_path)
 
 
-def _workers() -> list[multiprocessing.Process]:
+def _workers() -> list[BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.name.startswith("ppipe-dispatch-")]
 
 
@@ -110,6 +111,7 @@ async def test_a_dead_worker_fails_the_run_at_once(kafka_broker, tmp_path):
                     await anyio.sleep(0.2)
                 await anyio.sleep(1.0)
                 worker = next(p for p in _workers() if p.name == "ppipe-dispatch-1")
+                assert worker.pid is not None  # started
                 os.kill(worker.pid, signal.SIGKILL)
 
             tg.start_soon(kill_one)
@@ -132,7 +134,7 @@ async def test_ctrl_c_stops_the_workers(kafka_broker, tmp_path):
             async def interrupt() -> None:
                 while len(_workers()) < 2 or not _dispatching(tmp_path):
                     await anyio.sleep(0.2)
-                seen.extend(p.pid for p in _workers())
+                seen.extend(p.pid for p in _workers() if p.pid is not None)
                 await anyio.sleep(1.0)
                 os.kill(os.getpid(), signal.SIGINT)
 

@@ -14,9 +14,9 @@ REASON = "the harness lost the schedule from 1 s on: 5 events were dropped, not 
 
 
 def text(frame: Frame) -> str:
-    console = Console(file=io.StringIO(), width=250, color_system=None)
-    console.print(render(frame))
-    return console.file.getvalue()
+    out = io.StringIO()
+    Console(file=out, width=250, color_system=None).print(render(frame))
+    return out.getvalue()
 
 
 def test_render_shows_lateness_dropped_and_invalid():

@@ -104,7 +104,7 @@ def test_plan_is_seeded_sorted_and_within_bounds(seed, lo, spread):
     assert all(0 < t < 30 for t, _ in plan)
     assert [t for t, i in plan if i == 1] == [3, 6, 9, 12, 15, 18, 21, 24, 27]
     gaps = [t for t, i in plan if i == 0]
-    steps = [b - a for a, b in zip([0.0, *gaps], gaps)]
+    steps = [b - a for a, b in zip([0.0, *gaps], gaps, strict=False)]
     assert all(lo - 1e-9 <= g <= lo + spread + 1e-9 for g in steps)
 
 

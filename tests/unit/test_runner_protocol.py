@@ -53,7 +53,7 @@ def test_every_runner_implements_the_whole_protocol(tmp_path, make):
 def test_status_is_a_frozen_snapshot_with_the_summary_keys():
     status = RunnerStatus(name="p", restarts=2, oom_killed=True, exit_code=3)
     with pytest.raises(AttributeError):
-        status.restarts = 0  # type: ignore[misc]
+        status.restarts = 0
     assert status.to_summary() == {"restarts": 2, "oom_killed": True, "exit_code": 3}
     assert msgspec.json.decode(msgspec.json.encode(status), type=RunnerStatus) == status
 

@@ -173,7 +173,7 @@ def test_an_anchored_copy_reads_the_same_files_from_anywhere(tmp_path):
         copy.write_text(dump_scenario(loaded.anchored()))
         again = load_scenario(copy, extra_checks=scenario_checks)
         assert again.resolve(again.scenario.dataset.path) == ROOT / "scenarios" / "data" / "iris.csv"
-        for before, after in zip(loaded.scenario.pipelines, again.scenario.pipelines):
+        for before, after in zip(loaded.scenario.pipelines, again.scenario.pipelines, strict=True):
             if before.runtime == "process":  # the runner's default folder, written out
                 assert after.cwd == str(ROOT / "scenarios") and before.cwd is None
             if before.runtime == "docker":

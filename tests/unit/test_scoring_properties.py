@@ -136,7 +136,7 @@ def runs(draw):
             batch = draw(st.lists(st.tuples(st.one_of(st.none(), st.integers(-2, n + 2)),
                                             st.sampled_from("ab")), min_size=1, max_size=8))
             steps.append(("answers", now, batch))
-    return list(zip(intended, labels)), steps, deadline, drain, warmup
+    return list(zip(intended, labels, strict=True)), steps, deadline, drain, warmup
 
 
 @settings(max_examples=200, deadline=None)

@@ -98,15 +98,19 @@ def test_records_reach_the_ledger_in_id_order_only_below_every_workers_progress(
     pool, calls = _pool(2, 4)
     a, b = pool._procs
     # worker 0 owns partitions 0, 2: ids 0, 2, 4, ...; worker 1 the odd ids
-    a.chunks.append(_chunk([0, 2, 4, 6])); a.covered = 8
+    a.chunks.append(_chunk([0, 2, 4, 6]))
+    a.covered = 8
     pool._merge()
     assert calls == []  # worker 1 has reported nothing: id 1 may still come
-    b.chunks.append(_chunk([1, 3])); b.covered = 4
+    b.chunks.append(_chunk([1, 3]))
+    b.covered = 4
     pool._merge()
     assert calls[0][0] == [0, 1, 2, 3]
     assert calls[0][3] == ["y0", "y1", "y2", "y3"]
-    b.chunks.append(_chunk([5, 7, 9])); b.covered = 10
-    a.chunks.append(_chunk([8])); a.covered = 10
+    b.chunks.append(_chunk([5, 7, 9]))
+    b.covered = 10
+    a.chunks.append(_chunk([8]))
+    a.covered = 10
     pool._merge()
     assert calls[1][0] == [4, 5, 6, 7, 8, 9]
     assert calls[1][2] == [T0 + i * 1000 + 7000 for i in range(4, 10)]
