@@ -43,6 +43,8 @@ class TreeSampler:
                 known = self._known.get(process.pid, process)
                 try:
                     with known.oneshot():
+                        if known.status() == psutil.STATUS_ZOMBIE:  # ended, not reaped: reads 0 MiB
+                            continue
                         cpu += known.cpu_percent(interval=None)
                         memory += known.memory_info().rss
                 except psutil.Error:  # ended or out of reach: it no longer counts

@@ -118,14 +118,17 @@ def test_commands_draw_only_rows_sent_a_grace_before(tmp_path):
     proctor = Proctor([spec], topic="t", pipelines=["p"], seed=1, duration_s=5.0, rtol=0, atol=0,
                       task="classification", out=tmp_path / "c.jsonl", grace_ns=1000 * MS,
                       clock=lambda: now[0])
-    proctor.on_rows(list(range(10)), [{"a": float(i)} for i in range(10)], ["x"] * 10)
-    now[0] = 1500 * MS
-    proctor.on_rows(list(range(10, 20)), [{"a": float(i)} for i in range(10, 20)], ["x"] * 10)
-    command, expected = proctor._build("c0", spec, 0)
-    assert sorted(command.args["ids"]) == list(range(10)) == sorted(expected)
-    now[0] = 2500 * MS  # both batches are old enough now
-    command, _ = proctor._build("c1", spec, 0)
-    assert sorted(command.args["ids"]) == list(range(20))
+    try:
+        proctor.on_rows(list(range(10)), [{"a": float(i)} for i in range(10)], ["x"] * 10)
+        now[0] = 1500 * MS
+        proctor.on_rows(list(range(10, 20)), [{"a": float(i)} for i in range(10, 20)], ["x"] * 10)
+        command, expected = proctor._build("c0", spec, 0)
+        assert sorted(command.args["ids"]) == list(range(10)) == sorted(expected)
+        now[0] = 2500 * MS  # both batches are old enough now
+        command, _ = proctor._build("c1", spec, 0)
+        assert sorted(command.args["ids"]) == list(range(20))
+    finally:
+        proctor.close()  # its reply stream
 
 
 def test_an_early_command_draws_from_every_row_sent(tmp_path):
@@ -134,6 +137,9 @@ def test_an_early_command_draws_from_every_row_sent(tmp_path):
     spec = CommandSpec(command="validate", at=Duration("100ms"), sample=5)
     proctor = Proctor([spec], topic="t", pipelines=["p"], seed=1, duration_s=5.0, rtol=0, atol=0,
                       task="classification", out=tmp_path / "c.jsonl", grace_ns=1000 * MS, clock=lambda: 0)
-    proctor.on_rows([0, 1, 2], [{"a": 0.0}, {"a": 1.0}, {"a": 2.0}], ["x"] * 3)
-    command, _ = proctor._build("c0", spec, 0)
-    assert sorted(command.args["ids"]) == [0, 1, 2]
+    try:
+        proctor.on_rows([0, 1, 2], [{"a": 0.0}, {"a": 1.0}, {"a": 2.0}], ["x"] * 3)
+        command, _ = proctor._build("c0", spec, 0)
+        assert sorted(command.args["ids"]) == [0, 1, 2]
+    finally:
+        proctor.close()
