@@ -35,11 +35,11 @@ from aiokafka import AIOKafkaProducer
 
 from ppipe_stream.brokers import create_topics, start_kafka
 from ppipe_stream.datasets import DatasetStream, Row
-from ppipe_stream.dispatch_workers import DispatchWorkers
-from ppipe_stream.dispatcher import Dispatcher
+from ppipe_stream.dispatch.workers import DispatchWorkers
+from ppipe_stream.dispatch.dispatcher import Dispatcher
 from ppipe_stream.scenario import loads_scenario
 from ppipe_stream.scenario.model import ConstantLoad, Dataset
-from ppipe_stream.schedule import build_schedule
+from ppipe_stream.dispatch.schedule import build_schedule
 from ppipe_stream.scoring import Scorer, ScoringConfig
 from ppipe_stream import protocol
 from ppipe_stream.units import Duration

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ppipe_stream.bench.raw import paced_round_trip_ms
 from ppipe_stream.brokers import create_topics, start_kafka
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import loads_scenario
 
 PARTITIONS = 4

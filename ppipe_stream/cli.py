@@ -153,7 +153,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "compare":
-        from .compare import compare_table, load_summary
+        from .report.compare import compare_table, load_summary
 
         console = _stdout()
         console.print(compare_table(load_summary(args.run_a), load_summary(args.run_b)))
@@ -179,7 +179,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             start=args.start, console=_stdout(), axis=Axis(args.axis), sizes=args.sizes,
             partitions=args.partitions, replicas=args.replicas, force=args.force))
     if args.command == "tail":
-        from .tail import tail_folder, tail_topic
+        from .view.tail import tail_folder, tail_topic
 
         console = _stdout()
         if args.bootstrap or args.run_id:
@@ -203,13 +203,13 @@ def _dispatch(args: argparse.Namespace) -> int:
                                    limit=args.limit))
         return EXIT_OK
     if args.command == "clean":
-        from .housekeeping import clean
+        from .run.housekeeping import clean
 
         removed = clean()
         print(", ".join(f"{count} {what.replace('_', ' ')}" for what, count in removed.items()) + " removed")
         return EXIT_OK
     if args.command == "init":
-        from .housekeeping import init_pipeline
+        from .run.housekeeping import init_pipeline
 
         folder = init_pipeline(args.name, where=args.dir, runtime=args.runtime)
         print(f"created {folder}: main.py, requirements.txt, scenario.toml, Dockerfile, wheels/")
@@ -237,14 +237,14 @@ def _stdout() -> Console:
 
 
 def _load(path: Path, overrides=None):
-    from .checks import scenario_checks
+    from .run.preflight import scenario_checks
     from .scenario import load_scenario
 
     return load_scenario(path, extra_checks=scenario_checks, overrides=overrides)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .checks import check_before_run
+    from .run.preflight import check_before_run
 
     loaded = _load(args.scenario)
     check_before_run(loaded)  # the data's columns, the dataset's name, the pipelines' commands
@@ -256,10 +256,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .display import RunDisplay, summary_table
-    from .metadata import RunMeta
-    from .results import check_out
-    from .run import run_scenario
+    from .view.display import RunDisplay, summary_table
+    from .run.metadata import RunMeta
+    from .run.folder import check_out
+    from .run.orchestration import run_scenario
     from .scenario.overrides import Overrides
 
     overrides = Overrides(args.sets, args.env)
@@ -296,7 +296,7 @@ def _run_folder(given: Path, runs_dir: Path) -> Path:
 
 
 def _tags(pairs: list[str]) -> dict[str, str]:
-    from .metadata import parse_tags
+    from .run.metadata import parse_tags
 
     try:
         return parse_tags(pairs)

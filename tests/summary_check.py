@@ -1,6 +1,6 @@
 """Checking a ``summary.json`` against the results model, strictly.
 
-:func:`read_summary` decodes it as a :class:`~ppipe_stream.results_model.Summary`
+:func:`read_summary` decodes it as a :class:`~ppipe_stream.results.model.Summary`
 with ``strict=True`` (no coercion: a number written as a string fails), and
 then checks that every key the file holds is one the model knows (a key the
 Structs do not name would be silently dropped by the default, lenient, load):
@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ppipe_stream.results_model import Summary, read_summary_bytes, to_builtins
+from ppipe_stream.results.model import Summary, read_summary_bytes, to_builtins
 
 __all__ = ["read_summary", "unmodelled_keys"]
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UsageError
-from ..logs import session_logging
+from ..run.logs import session_logging
 from ..scenario import LoadedScenario, loads_scenario
 from ..units import parse_duration
 from .axes import Axis, settings
@@ -64,7 +64,7 @@ def default_scenario() -> LoadedScenario:
 
 
 def _scenario(path: Path | None) -> LoadedScenario:
-    from ..checks import scenario_checks
+    from ..run.preflight import scenario_checks
     from ..scenario import load_scenario
 
     if path is not None:
@@ -147,7 +147,7 @@ async def run_bench(*, scenario: Path | None, rates: list[float] | str | None, s
     each), or ``find_max_rate``; prints the bench folder's path last."""
     from ..brokers import start_kafka, start_tansu
 
-    from ..checks import check_before_run
+    from ..run.preflight import check_before_run
 
     loaded = _scenario(scenario)
     check_before_run(loaded)  # before the broker starts, not at the first probe

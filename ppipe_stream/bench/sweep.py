@@ -33,7 +33,7 @@ from typing import Any, Callable
 import msgspec
 import numpy as np
 
-from ..run import run_scenario
+from ..run.orchestration import run_scenario
 from ..scenario import LoadedScenario
 from ..scenario.model import ConstantLoad
 from ..units import Duration

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..errors import BrokerError
-from ..procutil import signal_group, tail_lines
+from ..runtime.procutil import signal_group, tail_lines
 
 __all__ = ["BrokerKind", "RunningBroker", "api_versions_request", "free_port", "launch", "spawn",
            "wait_for_kafka_api", "wait_ready"]

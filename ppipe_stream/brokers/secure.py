@@ -151,7 +151,7 @@ def wait_for_tls_kafka(port: int, ca_file: Path, *, timeout: float, process: sub
 
 
 def _tail(path: Path) -> str:
-    from ..procutil import tail_lines
+    from ..runtime.procutil import tail_lines
 
     return tail_lines(path, 15)
 

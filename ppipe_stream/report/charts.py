@@ -1,7 +1,7 @@
 """The report's charts, as PNG files (matplotlib, no display needed).
 
 Owns drawing, from a run folder's ``timeline.csv``, ``summary.json`` (read as a
-:class:`~ppipe_stream.results_model.Summary`) and
+:class:`~ppipe_stream.results.model.Summary`) and
 ``latency-*.hlog``: latency percentiles over time, throughput sent vs answered,
 the first metric over time (windows with too few answers left out), the
 latency split (broker-in / compute / broker-out), the deadline and latency
@@ -24,8 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from hdrh.log import HistogramLogReader  # noqa: E402
 
-from ..hist import new_histogram  # noqa: E402
-from ..results_model import LatencySplit, Summary, load_summary  # noqa: E402
+from ..scoring.hist import new_histogram  # noqa: E402
+from ..results.model import LatencySplit, Summary, load_summary  # noqa: E402
 
 __all__ = ["RunData", "draw_charts", "load_run"]
 

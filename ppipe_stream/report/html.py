@@ -5,7 +5,7 @@ with its reasons, the leaderboard), then the charts, then the details (figures,
 command results, incidents, the scenario as run). The charts are PNG files
 under ``charts/``, embedded in the page as data URIs so the file stands alone.
 Every value is HTML-escaped, with no Python reprs. Drawing is ``charts.py``'s; figures come from the run
-folder's :class:`~ppipe_stream.results_model.Summary`.
+folder's :class:`~ppipe_stream.results.model.Summary`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
-from ..display import ranked
-from ..outcome import Outcome, outcome_of
-from ..results_model import ContainerFigures, Summary, ThresholdResult
+from ..view.display import ranked
+from ..results.outcome import Outcome, outcome_of
+from ..results.model import ContainerFigures, Summary, ThresholdResult
 from .charts import RunData, draw_charts, load_run
 
 __all__ = ["write_report"]

@@ -7,7 +7,7 @@ elsewhere), filtering
 them (name, tags, a limit), turning each summary into one row, and turning a
 run's name as listed back into its folder (:func:`resolve_run`). Unreadable
 folders are listed as such, never raised; index entries whose folder is gone
-are left out. Summaries are read as :class:`~ppipe_stream.results_model.Summary`.
+are left out. Summaries are read as :class:`~ppipe_stream.results.model.Summary`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 import msgspec
 from rich.table import Table
 
-from ..display import ranked
-from ..outcome import Outcome, outcome_of
-from ..results import INDEX_NAME
-from ..results_model import MetaFigures, Summary, read_summary_bytes
+from ..view.display import ranked
+from ..results.outcome import Outcome, outcome_of
+from ..run.folder import INDEX_NAME
+from ..results.model import MetaFigures, Summary, read_summary_bytes
 
 __all__ = ["RunEntry", "list_runs", "runs_table", "resolve_run"]
 

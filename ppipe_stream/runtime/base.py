@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import msgspec
 
 if TYPE_CHECKING:
-    from ..incidents import IncidentLog
+    from ..watch.incidents import IncidentLog
 
 __all__ = ["ReplicaState", "ReplicaStatus", "Resources", "Runner", "RunnerStatus"]
 

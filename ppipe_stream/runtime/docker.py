@@ -33,8 +33,8 @@ import msgspec
 import structlog
 
 from ..errors import PipelineError, RunError
-from ..incidents import IncidentKind, IncidentLog
-from ..procutil import tail_lines
+from ..watch.incidents import IncidentKind, IncidentLog
+from .procutil import tail_lines
 from ..scenario.model import DockerPipeline
 from . import netns
 from .base import ReplicaState, ReplicaStatus, Resources, RunnerStatus
@@ -338,7 +338,7 @@ class DockerRunner:
 
     def degrade_network(self, delay: Any, loss: float) -> None:
         """Delay and/or drop packets in every replica's network namespace."""
-        from ..faults import netem_available
+        from ..watch.fault_injector import netem_available
 
         use_netem = netem_available()
         if delay is not None and not use_netem:

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from ..errors import RunError
-from ..incidents import IncidentLog
+from ..watch.incidents import IncidentLog
 from ..scenario.model import ExternalPipeline
 from .base import ReplicaState, ReplicaStatus, Resources, RunnerStatus
 

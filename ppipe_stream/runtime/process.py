@@ -26,9 +26,9 @@ import structlog
 from anyio.abc import Process
 
 from ..errors import PipelineError, RunError
-from ..incidents import IncidentKind, IncidentLog
-from ..procutil import signal_group, tail_lines
-from ..resources import TreeSampler
+from ..watch.incidents import IncidentKind, IncidentLog
+from .procutil import signal_group, tail_lines
+from ..watch.resources import TreeSampler
 from ..scenario.model import ProcessPipeline
 from .base import ReplicaState, ReplicaStatus, Resources, RunnerStatus
 

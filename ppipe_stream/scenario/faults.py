@@ -4,7 +4,7 @@ Owns the shape of fault specs (a tagged union on ``action``) and their own
 checks; the cross-checks against the rest of the scenario (does the pipeline
 exist, can its runtime be paused, does the run own a broker it can restart)
 are :func:`check_faults`, called by the scenario. Injecting them is
-``ppipe_stream.faults``.
+``ppipe_stream.watch.fault_injector``.
 """
 
 from __future__ import annotations

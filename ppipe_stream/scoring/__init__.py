@@ -2,12 +2,13 @@
 
 - ``scorer.py``: :class:`Scorer`, statuses, latency, metrics, the run's figures;
 - ``ledger.py``: the join state of the events in flight (bounded memory);
-- ``judge.py``: the statuses and the rules that give them, one batch at a time;
+- ``answers.py``: the statuses and the rules that give them, one batch at a time;
 - ``decode.py``: a batch of output messages into columns, syntax errors counted;
 - ``windows.py``: timeline windows and their ``timeline.csv`` rows;
 - ``metrics.py``: river metrics by name, fed in batches;
 - ``thresholds.py``: pass/fail rules on the summary;
-- ``hlog.py``: HdrHistogram interval logs (``latency-<pipeline>.hlog``).
+- ``hlog.py``: HdrHistogram interval logs (``latency-<pipeline>.hlog``);
+- ``hist.py``: latency histograms (HdrHistogram in microseconds), one module for all.
 """
 
 from .hlog import HlogFiles

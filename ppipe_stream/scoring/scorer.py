@@ -7,8 +7,8 @@ no longer be answered, :meth:`Scorer.finish` ends the run) and the figures
 (:meth:`Scorer.snapshot`, :meth:`Scorer.summary`). Pure computation: no
 Kafka, no files, no clock of its own (every call is handed the wall-clock ns
 it should use). The join state lives in :mod:`.ledger`, the rules in
-:mod:`.judge`, decoding in :mod:`.decode`, windows in :mod:`.windows`,
-metric feeding in :mod:`.metrics`, histogram arithmetic in :mod:`ppipe_stream.hist`.
+:mod:`.answers`, decoding in :mod:`.decode`, windows in :mod:`.windows`,
+metric feeding in :mod:`.metrics`, histogram arithmetic in :mod:`ppipe_stream.scoring.hist`.
 
 An event with no answer by intended + deadline + drain is ``missing``: it is
 dropped from the ledger then, so memory follows the events in flight, not the
@@ -45,8 +45,8 @@ from hdrh.histogram import HdrHistogram
 
 from .. import protocol
 from .decode import Answers, decode_answers
-from ..hist import quantiles_ms
-from .judge import COUNTERS, EventStatus, ScoringConfig, Track, judge
+from .hist import quantiles_ms
+from .answers import COUNTERS, EventStatus, ScoringConfig, Track, judge
 from .ledger import Ledger
 from .metrics import DEFAULT_METRICS, MetricSet, feed
 from .windows import SentWindow, Window, timeline_row

@@ -1,7 +1,7 @@
 """Thresholds: pass/fail rules on a run's figures (``[thresholds]`` in a scenario).
 
 Owns parsing ``"latency.p99" = "< 100ms"`` into a :class:`Threshold` and
-evaluating rules against a run's summary (:class:`~ppipe_stream.results_model.Summary`): each pipeline rule once per
+evaluating rules against a run's summary (:class:`~ppipe_stream.results.model.Summary`): each pipeline rule once per
 pipeline, each dispatch rule once (pipeline ``null``). A figure that could not
 be measured (no answers, a metric not computed) fails its rule.
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from ..results_model import UNSET, LatencySplit, PipelineFigures, SplitPart, Summary, to_summary
+from ..results.model import UNSET, LatencySplit, PipelineFigures, SplitPart, Summary, to_summary
 from .metrics import ALIASES, resolve_metric, river_metric_names
 
 __all__ = ["Threshold", "evaluate", "figure_names", "parse_threshold"]
@@ -190,7 +190,7 @@ def _keys_per_result(thresholds: dict[str, str], summary: Summary) -> list[str]:
 def evaluate(thresholds: dict[str, str], summary: Summary | dict[str, Any]) -> list[dict[str, Any]]:
     """One result ``{"expr", "pipeline", "value", "ok"}`` per rule per pipeline
     (dispatch rules once, pipeline None); an unmeasured figure fails its rule.
-    ``summary``: a :class:`~ppipe_stream.results_model.Summary` (plain data is converted)."""
+    ``summary``: a :class:`~ppipe_stream.results.model.Summary` (plain data is converted)."""
     summary = to_summary(summary)
     results: list[dict[str, Any]] = []
     for key, expr in thresholds.items():

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from ..hist import new_histogram, quantiles_ms, record_array
+from .hist import new_histogram, quantiles_ms, record_array
 from .metrics import MetricSet
 
 __all__ = ["SentWindow", "Window", "timeline_row"]

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ppipe_stream import protocol
 from ppipe_stream.brokers import create_topics
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import loads_scenario
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ppipe_stream.errors import PipelineError
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import loads_scenario
 from tests.conftest import require_infra
 

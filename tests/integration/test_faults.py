@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ppipe_stream.brokers import start_kafka
 from ppipe_stream.brokers.restartable import FAST_RECOVERY
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import loads_scenario
 from tests.conftest import answer_dataset
 

@@ -24,10 +24,10 @@ from rich.console import Console
 from ppipe_stream.bench.raw import raw_latency_ms
 from ppipe_stream.brokers import create_topics
 from ppipe_stream.errors import BrokerError
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import load_scenario
 from ppipe_stream.security import PLAINTEXT, ClientSecurity, describe_failure
-from ppipe_stream.tail import tail_topic
+from ppipe_stream.view.tail import tail_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

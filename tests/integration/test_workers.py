@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from ppipe_stream.errors import RunError
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import loads_scenario
 from tests.conftest import answer_dataset
 
@@ -35,7 +35,7 @@ def _workers() -> list[multiprocessing.Process]:
 
 
 def _forget_failed_run() -> None:
-    """A failed run leaves its latency-*.hlog open (run.py closes it only on a complete
+    """A failed run leaves its latency-*.hlog open (the orchestration closes it only on a complete
     run; reported, not this module's to fix): let it go here, not in a later test."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)

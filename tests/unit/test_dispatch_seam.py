@@ -13,12 +13,12 @@ import msgspec
 import numpy as np
 import pytest
 
-from ppipe_stream import worker_messages as wire
-from ppipe_stream.dispatch_base import Dispatch, DispatchFigures, DispatchStats, open_plan
-from ppipe_stream.dispatch_workers import DispatchWorkers, _Worker
-from ppipe_stream.dispatcher import Dispatcher
+from ppipe_stream.dispatch import messages as wire
+from ppipe_stream.dispatch.base import Dispatch, DispatchFigures, DispatchStats, open_plan
+from ppipe_stream.dispatch.workers import DispatchWorkers, _Worker
+from ppipe_stream.dispatch.dispatcher import Dispatcher
 from ppipe_stream.errors import RunError, first_leaf
-from ppipe_stream.loop_lag import lateness_stats
+from ppipe_stream.watch.loop_lag import lateness_stats
 from ppipe_stream.scenario import loads_scenario
 
 SCENARIO = """
@@ -127,7 +127,7 @@ def test_the_dispatch_summary_keeps_its_keys_and_values():
 
 def test_combined_figures_wait_for_every_worker_to_finish():
     stats = DispatchStats(None)
-    from ppipe_stream.hist import encode, new_histogram
+    from ppipe_stream.scoring.hist import encode, new_histogram
 
     empty = encode(new_histogram())
     stats.combine([_figures(finished=True, lag_us=empty)], of=2)

@@ -9,8 +9,8 @@ import pytest
 
 from ppipe_stream.datasets import Row
 from ppipe_stream.errors import ScenarioError
-from ppipe_stream.faults import RowCorruptor
-from ppipe_stream.incidents import IncidentKind, IncidentLog
+from ppipe_stream.watch.fault_injector import RowCorruptor
+from ppipe_stream.watch.incidents import IncidentKind, IncidentLog
 from ppipe_stream.scenario import loads_scenario
 from ppipe_stream.scenario.faults import CorruptFault
 from ppipe_stream.units import Duration
@@ -143,7 +143,7 @@ def test_incident_log_outages_and_timeline_text(tmp_path):
 
 
 def test_the_shipped_faults_scenario_is_valid():
-    from ppipe_stream.checks import scenario_checks
+    from ppipe_stream.run.preflight import scenario_checks
     from ppipe_stream.scenario import load_scenario
 
     loaded = load_scenario(ROOT / "scenarios" / "faults.toml", extra_checks=scenario_checks)

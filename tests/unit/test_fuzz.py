@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ppipe_stream import protocol
-from ppipe_stream.checks import scenario_checks
+from ppipe_stream.run.preflight import scenario_checks
 from ppipe_stream.datasets import open_dataset
 from ppipe_stream.errors import DatasetError, ScenarioError
 from ppipe_stream.scenario import loads_scenario

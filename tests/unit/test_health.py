@@ -8,8 +8,8 @@ import socket
 import anyio
 import pytest
 
-from ppipe_stream.health import BrokerWatch, probe, split_node
-from ppipe_stream.incidents import IncidentKind, IncidentLog
+from ppipe_stream.watch.broker_health import BrokerWatch, probe, split_node
+from ppipe_stream.watch.incidents import IncidentKind, IncidentLog
 
 
 def test_split_node_takes_names_v4_and_bracketed_v6():

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.hist import MAX_US, new_histogram, quantiles_ms, record_many
+from ppipe_stream.scoring.hist import MAX_US, new_histogram, quantiles_ms, record_many
 
 
 @settings(max_examples=50, deadline=None)

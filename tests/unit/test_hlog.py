@@ -2,7 +2,7 @@
 
 from hdrh.log import HistogramLogReader
 
-from ppipe_stream.hist import new_histogram, record_many
+from ppipe_stream.scoring.hist import new_histogram, record_many
 from ppipe_stream.scoring import HlogFiles
 
 T0 = 1_700_000_000_000_000_000

@@ -7,8 +7,8 @@ import io
 
 from rich.console import Console
 
-from ppipe_stream.display import RunDisplay
-from ppipe_stream.live import Frame, frame_from_summary, render
+from ppipe_stream.view.display import RunDisplay
+from ppipe_stream.view.live import Frame, frame_from_summary, render
 
 REASON = "the harness lost the schedule from 1 s on: 5 events were dropped, not sent within max_lag"
 

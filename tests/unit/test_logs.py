@@ -14,7 +14,7 @@ def test_between_runs_a_session_folder_takes_the_records_and_the_console_none(tm
     had no handler, and logging's last resort printed them on standard error."""
     code = textwrap.dedent(f"""
         import logging, pathlib, structlog
-        from ppipe_stream.logs import configure_logging, close_logging, session_logging
+        from ppipe_stream.run.logs import configure_logging, close_logging, session_logging
         bench, run = pathlib.Path({str(tmp_path / "bench")!r}), pathlib.Path({str(tmp_path / "run")!r})
         run.mkdir()
         noise = logging.getLogger("aiokafka.producer.sender")
@@ -38,7 +38,7 @@ def test_between_runs_a_session_folder_takes_the_records_and_the_console_none(tm
 
 
 def test_session_logging_leaves_no_handler_behind(tmp_path):
-    from ppipe_stream.logs import session_logging
+    from ppipe_stream.run.logs import session_logging
 
     before = list(logging.getLogger().handlers)
     with session_logging(tmp_path / "s"):

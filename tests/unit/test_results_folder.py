@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from ppipe_stream.results import RunFolder, iso_utc
+from ppipe_stream.run.folder import RunFolder, iso_utc
 
 
 def test_folder_name_and_collisions(tmp_path):
@@ -41,7 +41,7 @@ def test_iso_utc():
 def test_two_runs_in_the_same_second_have_run_ids_and_topics_of_their_own(tmp_path, monkeypatch):
     """Two runs of one scenario with --out, started in the same second, had one run id
     (``name-<second>``), so on a shared broker they wrote the same topics."""
-    from ppipe_stream import results
+    from ppipe_stream.run import folder as results
     from ppipe_stream.protocol import Topics
 
     monkeypatch.setattr(results, "utc_stamp", lambda now=None: "20261202T030000")

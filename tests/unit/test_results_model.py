@@ -10,16 +10,16 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ppipe_stream.compare import compare_table
-from ppipe_stream.display import ranked, summary_table
-from ppipe_stream.outcome import outcome_of
-from ppipe_stream.results import RunFolder
-from ppipe_stream.results_model import (
+from ppipe_stream.report.compare import compare_table
+from ppipe_stream.view.display import ranked, summary_table
+from ppipe_stream.results.outcome import outcome_of
+from ppipe_stream.run.folder import RunFolder
+from ppipe_stream.results.model import (
     BrokerFigures, HarnessFigures, Outcome, Summary, load_summary, schema_text, to_builtins,
     to_summary,
 )
 from ppipe_stream.scenario.model import Validity
-from ppipe_stream.summary_builder import RunSnapshots, build_summary
+from ppipe_stream.results.builder import RunSnapshots, build_summary
 from ppipe_stream.units import Duration
 from tests.summary_check import read_summary, unmodelled_keys
 
@@ -29,7 +29,7 @@ SPEC = ROOT / "docs" / "results.md"
 
 def test_the_shipped_schema_is_the_models():
     """docs/results.schema.json is generated from the Structs: regenerate it with
-    ``python -c "from ppipe_stream.results_model import schema_text; print(schema_text(), end='')"
+    ``python -c "from ppipe_stream.results.model import schema_text; print(schema_text(), end='')"
     > docs/results.schema.json`` when a Struct changes."""
     assert (ROOT / "docs" / "results.schema.json").read_text() == schema_text()
 
@@ -149,7 +149,7 @@ def test_tail_of_a_folder_whose_summary_is_not_one_is_one_line(tmp_path):
     from rich.console import Console
 
     from ppipe_stream.errors import UsageError
-    from ppipe_stream.tail import tail_folder
+    from ppipe_stream.view.tail import tail_folder
 
     (tmp_path / "summary.json").write_text("[1, 2]")
     with pytest.raises(UsageError, match="not a run's summary"):

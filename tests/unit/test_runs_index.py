@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from ppipe_stream.metadata import RunMeta
+from ppipe_stream.run.metadata import RunMeta
 from ppipe_stream.report.runs import list_runs, resolve_run
-from ppipe_stream.results import INDEX_NAME, RunFolder
+from ppipe_stream.run.folder import INDEX_NAME, RunFolder
 
 
 def _summary(folder, run_id, started, tags=None):

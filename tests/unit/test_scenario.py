@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.checks import scenario_checks
+from ppipe_stream.run.preflight import scenario_checks
 from ppipe_stream.errors import ScenarioError
 from ppipe_stream.scenario import dump_scenario, load_scenario, loads_scenario
 

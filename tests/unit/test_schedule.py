@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ppipe_stream.scenario.model import (BurstyLoad, ConstantLoad, PoissonLoad, RampLoad,
                                          ReleasesLoad, ReplayLoad, Stage, StepsLoad)
-from ppipe_stream.schedule import build_schedule
+from ppipe_stream.dispatch.schedule import build_schedule
 from ppipe_stream.units import Duration
 
 NS = 1e9

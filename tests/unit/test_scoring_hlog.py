@@ -12,7 +12,7 @@ import pytest
 from hdrh.log import HistogramLogReader
 
 from ppipe_stream.brokers.kafka import ensure_kafka_jars
-from ppipe_stream.hist import new_histogram
+from ppipe_stream.scoring.hist import new_histogram
 from ppipe_stream.scoring import HlogFiles, Scorer, ScoringConfig
 from tests.conftest import require_infra
 

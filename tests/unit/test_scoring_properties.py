@@ -12,7 +12,7 @@ import river.metrics as rm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.hist import counts_view, new_histogram, quantiles_ms, record_array
+from ppipe_stream.scoring.hist import counts_view, new_histogram, quantiles_ms, record_array
 from ppipe_stream.scoring import Scorer, ScoringConfig
 from ppipe_stream.scoring.metrics import MetricSet, feed, resolve_metric
 

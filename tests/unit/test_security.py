@@ -10,7 +10,7 @@ from rich.pretty import pretty_repr
 
 from ppipe_stream import protocol
 from ppipe_stream.errors import ScenarioError
-from ppipe_stream.run import run_scenario
+from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import dump_scenario, loads_scenario
 from ppipe_stream.sdk import PipelineConfig
 from ppipe_stream.security import PLAINTEXT, ClientSecurity, SecretMissing
@@ -173,7 +173,7 @@ def test_log_never_holds_a_secret_whoever_logs_it(tmp_path, capsys):
 
     import structlog
 
-    from ppipe_stream.logs import close_logging, configure_logging
+    from ppipe_stream.run.logs import close_logging, configure_logging
 
     secret = 'pa"ss\\word-' + SECRET  # characters JSON escapes, too
     configure_logging(tmp_path, secrets=[secret, ""])

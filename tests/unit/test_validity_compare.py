@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
-from ppipe_stream.compare import compare_rows
+from ppipe_stream.report.compare import compare_rows
 from ppipe_stream.scenario.model import Validity
 from ppipe_stream.units import Duration
-from ppipe_stream.validity import judge_validity
+from ppipe_stream.results.validity import judge_validity
 
 
 def summary(rate=200.0, achieved=199.5, lag=1.0, events=4000, duration=20.0):

@@ -8,12 +8,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.dispatch_base import DispatchStats
+from ppipe_stream.dispatch.base import DispatchStats
 from ppipe_stream.scenario.model import (BurstyLoad, ConstantLoad, PoissonLoad, ReleasesLoad,
                                          ReplayLoad, Validity)
-from ppipe_stream.schedule import build_schedule
+from ppipe_stream.dispatch.schedule import build_schedule
 from ppipe_stream.units import Duration
-from ppipe_stream.validity import judge_validity, schedule_verdict
+from ppipe_stream.results.validity import judge_validity, schedule_verdict
 
 T0 = 1_700_000_000_000_000_000
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppipe_stream.dispatch_workers import DispatchWorkers, _Worker, owned_partitions
-from ppipe_stream.dispatch_base import DispatchFigures, DispatchStats
-from ppipe_stream.hist import MAX_US, decode, encode, merge, new_histogram, quantiles_ms, record_many
+from ppipe_stream.dispatch.workers import DispatchWorkers, _Worker, owned_partitions
+from ppipe_stream.dispatch.base import DispatchFigures, DispatchStats
+from ppipe_stream.scoring.hist import MAX_US, decode, encode, merge, new_histogram, quantiles_ms, record_many
 from ppipe_stream.scenario import loads_scenario
 from ppipe_stream.scoring import Scorer, ScoringConfig
 from ppipe_stream.scoring import scorer as scorer_module

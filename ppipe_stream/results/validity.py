@@ -14,7 +14,7 @@ a recommendation.
 :func:`schedule_verdict` holds the rules that can be judged while the run goes
 (the live view shows them); :func:`verdict` adds those that need the end
 (:func:`judge_validity` is the same as plain data). Reads a summary (a
-:class:`~ppipe_stream.results_model.Summary`; plain data is converted first);
+:class:`~ppipe_stream.results.model.Summary`; plain data is converted first);
 changes nothing.
 """
 
@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from .results_model import DispatchFigures, HarnessFigures, LatenessFigures, Summary, ValidityResult, to_summary
-from .scenario.model import Validity
+from .model import DispatchFigures, HarnessFigures, LatenessFigures, Summary, ValidityResult, to_summary
+from ..scenario.model import Validity
 
 __all__ = ["Verdict", "judge_validity", "schedule_verdict", "verdict"]
 

@@ -30,7 +30,7 @@ import msgspec
 import numpy as np
 
 from .decode import Answers
-from ..hist import new_histogram, record_array
+from .hist import new_histogram, record_array
 from .ledger import HOLE, Ledger
 from .metrics import DEFAULT_METRICS, MetricSet
 from .windows import Window

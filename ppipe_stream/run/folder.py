@@ -7,7 +7,7 @@ It does not compute any figure.
 
 It also refuses to write into a folder that holds anything already (``--out``
 of an earlier run, or of an unrelated folder) unless ``force`` is given, adds
-the run's metadata (:mod:`ppipe_stream.metadata`) to every summary, and keeps
+the run's metadata (:mod:`ppipe_stream.run.metadata`) to every summary, and keeps
 the index of runs (``<runs dir>/index.jsonl``: one line, with the absolute
 path, per run the command line started outside the runs dir, ``--out``) so
 ``ppipe runs`` finds them; runs the API starts (tests) are not indexed.
@@ -25,9 +25,9 @@ from typing import IO, Any
 
 import msgspec
 
-from .errors import UsageError
+from ..errors import UsageError
 from .metadata import RunMeta, describe_run
-from .results_model import MetaFigures, Summary, to_builtins
+from ..results.model import MetaFigures, Summary, to_builtins
 
 __all__ = ["RunFolder", "utc_stamp", "iso_utc", "INDEX_NAME", "check_out", "new_run_id"]
 

@@ -20,7 +20,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .incidents import describe
+from ..watch.incidents import describe
 
 __all__ = ["Frame", "Trends", "frame_from_summary", "render"]
 

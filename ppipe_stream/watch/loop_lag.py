@@ -8,7 +8,7 @@ means the harness was starved of CPU (or blocked): its own stamps - when an
 answer was read, when an event was sent - are then late by as much, and the
 validity rules say so (``[validity] max_loop_lateness_p99``).
 
-It measures only; it does not judge (that is :mod:`.validity`) and does not
+It measures only; it does not judge (that is :mod:`..results.validity`) and does not
 know what else the loop runs. Its figures are a typed snapshot,
 :meth:`LoopLateness.statistics`.
 """
@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskStatus
 from hdrh.histogram import HdrHistogram
 
-from .hist import MAX_US, new_histogram, quantiles_ms
+from ..scoring.hist import MAX_US, new_histogram, quantiles_ms
 
 __all__ = ["INTERVAL_S", "LatenessStats", "LoopLateness", "lateness_stats"]
 

@@ -18,8 +18,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from anyio.abc import TaskStatus
 
-from . import protocol
-from .security import PLAINTEXT, ClientSecurity
+from .. import protocol
+from ..security import PLAINTEXT, ClientSecurity
 
 __all__ = ["OutputReader"]
 

@@ -7,7 +7,7 @@ sends :class:`Go` and :class:`Stop`; a worker sends :class:`Ready`, then
 at its end, or one :class:`Failed` line. Id and stamp columns travel as the
 raw bytes of int64 arrays (:func:`column`, :func:`array`).
 
-It does not open pipes or processes (that is :mod:`.dispatch_workers`).
+It does not open pipes or processes (that is :mod:`.workers`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from .dispatch_base import DispatchFigures
+from .base import DispatchFigures
 
 __all__ = ["Done", "Failed", "Go", "Ready", "Sent", "Stats", "Stop", "ToMain", "ToWorker",
            "array", "column", "decode_to_main", "decode_to_worker", "encode"]

@@ -3,7 +3,7 @@
 Owns probing, a few times a second, every ``host:port`` of the run's bootstrap
 with the smallest Kafka request (ApiVersions; a bare TCP connect on TLS
 listeners, where a plaintext request cannot be read) and turning the answers
-into availability changes in the run's :class:`~ppipe_stream.incidents.IncidentLog`
+into availability changes in the run's :class:`~ppipe_stream.watch.incidents.IncidentLog`
 (an outage is two failed probes in a row: one slow answer on a loaded machine
 is not an outage). It never touches topics, producers or consumers: the
 clients ride out an outage on their own; this only says when it happened.
@@ -16,7 +16,7 @@ import time
 import anyio
 from anyio.abc import TaskStatus
 
-from .brokers.process import api_versions_request
+from ..brokers.process import api_versions_request
 from .incidents import IncidentLog
 
 __all__ = ["BrokerWatch", "probe", "split_node"]

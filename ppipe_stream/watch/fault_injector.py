@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 
-from .datasets import Row
-from .errors import RunError
+from ..datasets import Row
+from ..errors import RunError
 from .incidents import IncidentKind, IncidentLog
-from .scenario.faults import (
+from ..scenario.faults import (
     BROKER_FAULTS,
     PIPELINE_FAULTS,
     BrokerRestartFault,
@@ -38,7 +38,7 @@ from .scenario.faults import (
 )
 
 if TYPE_CHECKING:
-    from .runtime.base import Runner
+    from ..runtime.base import Runner
 
 __all__ = ["FaultInjector", "RowCorruptor", "netem_available"]
 

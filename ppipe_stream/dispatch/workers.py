@@ -10,12 +10,12 @@ hands over the wall-clock ns of offset 0 and each worker maps it onto its own
 monotonic clock.
 
 Each worker streams back, batched (every ``FLUSH_NS`` or ``FLUSH_EVENTS``) on a
-pipe whose OS buffer bounds it, in the tagged Structs of :mod:`.worker_messages`,
+pipe whose OS buffer bounds it, in the tagged Structs of :mod:`.messages`,
 what it sent - ids, intended and sent stamps, labels - and how far along the
 schedule it has come, plus its cumulative dispatch figures with its lag
 histogram (hdrh encoding, lossless), its dropped events and planned span, and
 its own event loop's lateness every ``STATS_NS``. :class:`DispatchWorkers` (a
-:class:`~.dispatch_base.Dispatch`) merges the records of all workers in id
+:class:`~.base.Dispatch`) merges the records of all workers in id
 order up to the slowest worker's progress before handing them to ``on_sent``
 (the ledger wants rising ids), and merges the histograms, so its ``stats``
 read as one dispatcher's. Answers may now reach the scorer before their
@@ -50,13 +50,13 @@ import numpy as np
 import structlog
 from anyio.abc import TaskStatus
 
-from . import worker_messages as wire
-from .dispatch_base import DispatchFigures, DispatchStats, OnSent, open_plan
-from .errors import RunError, first_leaf
-from .hist import decode, encode, merge, new_histogram
-from .loop_lag import LatenessStats, LoopLateness, lateness_stats
-from .scenario import LoadedScenario
-from .scenario.model import Scenario
+from . import messages as wire
+from .base import DispatchFigures, DispatchStats, OnSent, open_plan
+from ..errors import RunError, first_leaf
+from ..scoring.hist import decode, encode, merge, new_histogram
+from ..watch.loop_lag import LatenessStats, LoopLateness, lateness_stats
+from ..scenario import LoadedScenario
+from ..scenario.model import Scenario
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -97,7 +97,7 @@ def _worker_main(conn: Any, spec: _Spec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the run stops its workers itself
     try:
-        from .logs import configure_logging
+        from ..run.logs import configure_logging
 
         configure_logging(Path(spec.log_dir) if spec.log_dir else None, console_level="critical")
         structlog.contextvars.bind_contextvars(worker=spec.index)
@@ -118,7 +118,7 @@ async def _worker_async(conn: Any, spec: _Spec) -> None:
     from aiokafka import AIOKafkaProducer
 
     from .dispatcher import Dispatcher, producer_settings
-    from .security import ClientSecurity
+    from ..security import ClientSecurity
 
     scenario = spec.scenario
     load, base_dir = scenario.load, Path(spec.base_dir)

@@ -5,7 +5,7 @@ killed outright).
 Owns the words for it and the rule that only a complete run is judged: the
 thresholds and the validity of an interrupted or failed run are *not judged*,
 never ``ok`` or ``valid`` on figures that stop short. Reads and marks summaries
-(:class:`~ppipe_stream.results_model.Summary`, old run folders included: one
+(:class:`~ppipe_stream.results.model.Summary`, old run folders included: one
 written before ``outcome`` existed is read from its ``complete``,
 ``interrupted`` and ``error`` keys). The :class:`Outcome` enum itself lives in
 the results model, with the rest of the summary's shape.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .results_model import Outcome, Summary, ValidityResult, to_summary
+from .model import Outcome, Summary, ValidityResult, to_summary
 
 __all__ = ["Outcome", "not_judged_thresholds", "not_judged_validity", "outcome_of"]
 

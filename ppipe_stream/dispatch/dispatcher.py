@@ -8,7 +8,7 @@ delay, on the same partition. Every sent batch is reported synchronously to
 ``on_sent`` (the scorer's ledger) *before* it reaches the broker, so no answer
 can be read for an id the ledger does not know.
 
-With ``owned`` (a dispatch worker's share, see :mod:`.dispatch_workers`) it
+With ``owned`` (a dispatch worker's share, see :mod:`.workers`) it
 walks the same schedule and rows but sends only the events and labels of the
 partitions it owns; ``on_sent`` then gets those events only, and
 ``next_id`` says how far along the schedule it has come.
@@ -41,11 +41,11 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from anyio.abc import TaskStatus
 
-from . import protocol
-from .datasets import DatasetStream, Row
-from .errors import DatasetError, first_leaf
-from .loop_lag import LatenessStats
-from .dispatch_base import DispatchStats, OnSent
+from .. import protocol
+from ..datasets import DatasetStream, Row
+from ..errors import DatasetError, first_leaf
+from ..watch.loop_lag import LatenessStats
+from .base import DispatchStats, OnSent
 from .schedule import Schedule
 
 __all__ = ["Dispatcher", "producer_settings"]
@@ -69,7 +69,7 @@ def producer_settings(kafka: Any, bootstrap: str, security: Any) -> dict[str, An
 
 
 class Dispatcher:
-    """Sends one run's events and labels (a :class:`~.dispatch_base.Dispatch`).
+    """Sends one run's events and labels (a :class:`~.base.Dispatch`).
     Start with ``tg.start(dispatcher.run)``."""
 
     def __init__(

@@ -16,10 +16,10 @@ import os
 import shutil
 from typing import NamedTuple
 
-from .errors import ScenarioError
-from .scenario import LoadedScenario, ProcessPipeline, locate_key
-from .scenario.model import Scenario
-from .scoring import check_metric_names, parse_threshold
+from ..errors import ScenarioError
+from ..scenario import LoadedScenario, ProcessPipeline, locate_key
+from ..scenario.model import Scenario
+from ..scoring import check_metric_names, parse_threshold
 
 __all__ = ["Problem", "check_before_run", "preflight_checks", "scenario_checks"]
 
@@ -51,7 +51,7 @@ def preflight_checks(loaded: LoadedScenario) -> list[Problem]:
     """What the scenario needs and does not find: its dataset's file, columns or name,
     and every process pipeline's working folder and command. Reads only the dataset's
     header (or first record, or schema); starts nothing."""
-    from .datasets.check import check_dataset
+    from ..datasets.check import check_dataset
 
     problems = [Problem(f"$.dataset.{p.key}", p.message, p.hint)
                 for p in check_dataset(loaded.scenario.dataset, base_dir=loaded.base_dir)]
@@ -65,7 +65,7 @@ def _command_problems(loaded: LoadedScenario, index: int, spec: ProcessPipeline)
     """The runner starts ``command`` in ``cwd`` (the scenario's folder by default): a
     name is looked up on PATH (the pipeline's own ``env`` PATH when it sets one), a
     path is taken from that folder."""
-    from .runtime.process import resolve_command
+    from ..runtime.process import resolve_command
 
     key = f"$.pipelines[{index}]"
     cwd = loaded.resolve(spec.cwd or ".")

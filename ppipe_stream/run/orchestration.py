@@ -28,35 +28,35 @@ import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from . import protocol
-from .brokers import BrokerKind, create_topics, start_tansu
-from .dispatch_workers import DispatchWorkers
-from .dispatch_base import Dispatch, open_plan
-from .dispatcher import Dispatcher, producer_settings
-from .errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError, first_leaf
-from .faults import FaultInjector, RowCorruptor
-from .health import BrokerWatch
-from .incidents import IncidentLog
+from .. import protocol
+from ..brokers import BrokerKind, create_topics, start_tansu
+from ..dispatch.workers import DispatchWorkers
+from ..dispatch.base import Dispatch, open_plan
+from ..dispatch.dispatcher import Dispatcher, producer_settings
+from ..errors import PipelineError, PpipeError, RunError, ScenarioError, UsageError, first_leaf
+from ..watch.fault_injector import FaultInjector, RowCorruptor
+from ..watch.broker_health import BrokerWatch
+from ..watch.incidents import IncidentLog
 from .logs import close_logging, configure_logging
-from .loop_lag import LoopLateness, lateness_stats
+from ..watch.loop_lag import LoopLateness, lateness_stats
 from .metadata import RunMeta
-from .hist import quantiles_ms
-from .live import Frame
-from .outcome import Outcome
+from ..scoring.hist import quantiles_ms
+from ..view.live import Frame
+from ..results.outcome import Outcome
 from .output_reader import READY_COMMAND_ID, OutputReader
-from .proctor import Proctor
-from .resources import TreeSampler
-from .results import RunFolder, iso_utc
-from .results_model import BrokerFigures, DispatchFigures, HarnessFigures, LagFigures, Summary
-from .runtime import ExternalRunner, ProcessRunner, Runner
-from .scenario import DockerPipeline, ExternalPipeline, LoadedScenario, dump_scenario
-from .scenario.faults import CorruptFault, NetworkFault
-from .scoring import HlogFiles, Scorer, ScoringConfig, make_metrics
-from .scoring.thresholds import settled_failures
-from .security import ClientSecurity, SecretMissing
-from .summary_builder import RunSnapshots, build_summary, summary_dict
-from .supervision import HangWatch
-from .validity import schedule_verdict
+from ..proctor import Proctor
+from ..watch.resources import TreeSampler
+from .folder import RunFolder, iso_utc
+from ..results.model import BrokerFigures, DispatchFigures, HarnessFigures, LagFigures, Summary
+from ..runtime import ExternalRunner, ProcessRunner, Runner
+from ..scenario import DockerPipeline, ExternalPipeline, LoadedScenario, dump_scenario
+from ..scenario.faults import CorruptFault, NetworkFault
+from ..scoring import HlogFiles, Scorer, ScoringConfig, make_metrics
+from ..scoring.thresholds import settled_failures
+from ..security import ClientSecurity, SecretMissing
+from ..results.builder import RunSnapshots, build_summary, summary_dict
+from ..watch.supervision import HangWatch
+from ..results.validity import schedule_verdict
 
 __all__ = ["RunOutcome", "RunState", "run_scenario"]
 
@@ -82,7 +82,7 @@ class RunState(enum.StrEnum):
 
 class RunOutcome(msgspec.Struct, kw_only=True):
     """What ``ppipe run`` reports: the folder, the summary (as written: plain data, and
-    ``results``, the same as a :class:`~ppipe_stream.results_model.Summary`), and how it ended."""
+    ``results``, the same as a :class:`~ppipe_stream.results.model.Summary`), and how it ended."""
 
     folder: Path
     summary: dict[str, Any]
@@ -112,7 +112,7 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
     (``force``: into an ``out`` that holds files already; ``meta``: what the command line said).
     The scenario is first checked against its data and this machine (``ppipe validate``'s
     checks): a problem is a ScenarioError before any folder, broker or pipeline."""
-    from .checks import check_before_run
+    from .preflight import check_before_run
 
     check_before_run(loaded)
     scenario = loaded.scenario
@@ -218,7 +218,7 @@ class _Run:
     def _preflight(self) -> None:
         """What the machine must offer, checked before anything is started."""
         if any(isinstance(f, NetworkFault) and f.delay is not None for f in self.scenario.faults):
-            from .faults import netem_available
+            from ..watch.fault_injector import netem_available
 
             if not netem_available():
                 raise RunError("a network delay fault needs the kernel's netem queueing discipline "
@@ -251,7 +251,7 @@ class _Run:
         if any(isinstance(p, DockerPipeline) for p in self.scenario.pipelines):
             await self._start_sandbox(stack)
         elif self.bootstrap == "embedded" and self.scenario.kafka.embedded == "kafka":
-            from .brokers.restartable import RestartableKafka
+            from ..brokers.restartable import RestartableKafka
 
             self.broker = RestartableKafka(log_dir=self.folder.path)
             stack.push_async_callback(self._in_thread_shielded, self.broker.close, 30.0)
@@ -280,9 +280,9 @@ class _Run:
     async def _start_sandbox(self, stack: AsyncExitStack) -> None:
         """Docker pipelines live on an internal network whose only other member is
         the run's broker (tansu in a container); the harness reaches it from the host."""
-        from .runtime.docker import docker_client
-        from .runtime.images import ensure_sdk_image
-        from .runtime.sandbox import SandboxNetwork
+        from ..runtime.docker import docker_client
+        from ..runtime.images import ensure_sdk_image
+        from ..runtime.sandbox import SandboxNetwork
 
         if self.bootstrap != "embedded":
             raise UsageError("docker pipelines run on a sandbox network with the run's own "
@@ -421,7 +421,7 @@ class _Run:
 
     def _runner(self, spec: Any, env: dict[str, str]) -> Runner:
         if isinstance(spec, DockerPipeline):
-            from .runtime.docker import DockerRunner
+            from ..runtime.docker import DockerRunner
 
             assert self._sandbox is not None
             return DockerRunner(spec, client=self._docker, env=env, run_dir=self.folder.path,
@@ -694,7 +694,7 @@ class _Run:
     def _write_report(self) -> None:
         """report.html at the end of every run; a drawing problem is logged, not raised."""
         try:
-            from .report import write_report
+            from ..report import write_report
 
             write_report([self.folder.path])
         except Exception:  # noqa: BLE001 - the figures are safe in summary.json already

@@ -15,15 +15,15 @@ import re
 import subprocess
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 __all__ = ["clean", "init_pipeline"]
 
 
 def clean() -> dict[str, int]:
     """Remove every container, network and built image a run left; returns counts."""
-    from .runtime.docker import LABEL_PIPELINE, docker_client
-    from .runtime.sandbox import LABEL_RUN
+    from ..runtime.docker import LABEL_PIPELINE, docker_client
+    from ..runtime.sandbox import LABEL_RUN
 
     client = docker_client()
     removed = {"containers": 0, "networks": 0, "images": 0, "firewall_rules": 0}

@@ -5,8 +5,8 @@ error (elapsed / planned, sent, answered, p99, accuracy); elsewhere (CI, a pipe)
 one plain line every few seconds, and one at once for each new reason the run is INVALID
 (the harness lost the schedule or was starved). The final summary table goes to standard
 output; the run folder's path is printed last by the CLI, not here. Reads the
-run's :class:`~ppipe_stream.run.LiveView` and its
-:class:`~ppipe_stream.results_model.Summary`; computes nothing.
+run's :class:`~ppipe_stream.run.orchestration.LiveView` and its
+:class:`~ppipe_stream.results.model.Summary`; computes nothing.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .live import Frame, Trends, render
-from .outcome import Outcome, outcome_of
-from .results_model import PipelineFigures, Summary, to_summary
+from ..results.outcome import Outcome, outcome_of
+from ..results.model import PipelineFigures, Summary, to_summary
 
 __all__ = ["RunDisplay", "ranked", "summary_table"]
 
@@ -34,7 +34,7 @@ PLAIN_EVERY_S = 5.0
 class RunDisplay:
     """Progress of a run; use as a context manager and pass :meth:`update` to the run.
 
-    In a terminal: the live view (:mod:`ppipe_stream.live`), redrawn four times
+    In a terminal: the live view (:mod:`ppipe_stream.view.live`), redrawn four times
     a second. Elsewhere: one plain line every few seconds."""
 
     def __init__(self, *, stream=None, force_plain: bool = False) -> None:

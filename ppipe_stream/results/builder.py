@@ -4,9 +4,9 @@ Owns the one place a summary is put together: :class:`RunSnapshots` holds each
 component's snapshot as it hands it out (the scorer's figures, the proctor's
 command counts, each runner's status with the hang watch's, the dispatcher's
 stats, the incidents, the broker, the harness's lateness), and
-:func:`build_summary` turns them into a :class:`~ppipe_stream.results_model.Summary`,
+:func:`build_summary` turns them into a :class:`~ppipe_stream.results.model.Summary`,
 then judges it: the thresholds (``passed``) and the validity, or marks them
-*not judged* when the run did not complete (:mod:`ppipe_stream.outcome`). It
+*not judged* when the run did not complete (:mod:`ppipe_stream.results.outcome`). It
 measures nothing and writes no file: the run loop takes the snapshots, the run
 folder writes the result.
 """
@@ -19,12 +19,12 @@ from typing import Any
 import msgspec
 
 from .outcome import not_judged_thresholds, not_judged_validity
-from .results_model import (
+from .model import (
     UNSET, BrokerFigures, DispatchFigures, FaultRecord, HarnessFigures, IncidentRecord, Outcome,
     PipelineFigures, Summary, ThresholdResult, to_builtins,
 )
-from .scenario.model import Validity
-from .scoring.thresholds import evaluate
+from ..scenario.model import Validity
+from ..scoring.thresholds import evaluate
 from .validity import verdict
 
 __all__ = ["RunSnapshots", "build_summary"]

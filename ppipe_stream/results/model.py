@@ -10,7 +10,7 @@ default, so an old folder (no ``outcome``, ``meta`` or ``harness``) still loads.
 A key that a run writes only sometimes (``aborted``, ``faults``, a threshold's
 ``judged``, a pipeline's ``commands``...) is ``UNSET`` when absent, and stays
 absent when written again. It computes no figure and decides nothing: the
-builder (:mod:`ppipe_stream.summary_builder`) assembles a summary from the
+builder (:mod:`ppipe_stream.results.builder`) assembles a summary from the
 components' snapshots, the readers (compare, report, tail, display) read it.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType, field
 
-from .errors import UsageError
-from .incidents import IncidentKind
+from ..errors import UsageError
+from ..watch.incidents import IncidentKind
 
 __all__ = [
     "UNSET", "BrokerFigures", "BrokerKindName", "CommandCounts", "ContainerFigures", "DispatchFigures",
@@ -212,7 +212,7 @@ class ValidityResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class IncidentRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One incident (incidents.py) as the summary holds it."""
+    """One incident (watch/incidents.py) as the summary holds it."""
 
     t_s: float
     kind: IncidentKind
@@ -240,7 +240,7 @@ class HostMeta(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MetaFigures(msgspec.Struct, frozen=True, kw_only=True):
-    """What ran, where, and how it was asked for (metadata.py)."""
+    """What ran, where, and how it was asked for (run/metadata.py)."""
 
     ppipe_version: str | None = None
     git_commit: str | None = None

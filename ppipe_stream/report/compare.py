@@ -3,7 +3,7 @@
 Owns laying out two run folders' headline
 figures (dispatch, and per pipeline: statuses, latency, throughput, metrics,
 validity) with B - A and the relative change. Reads
-:class:`~ppipe_stream.results_model.Summary` (:func:`load_summary` is the results
+:class:`~ppipe_stream.results.model.Summary` (:func:`load_summary` is the results
 model's); computes nothing new.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from rich.table import Table
 
-from .results_model import Summary, load_summary, to_summary
+from ..results.model import Summary, load_summary, to_summary
 
 __all__ = ["compare_rows", "compare_table", "load_summary"]
 
