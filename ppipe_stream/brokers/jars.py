@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from ..errors import BrokerError
 
-__all__ = ["LOCK", "MAVEN_CENTRAL", "Artifact", "ChecksumMismatch", "fetch_jars", "lock_digest",
+__all__ = ["LOCK", "MAVEN_CENTRAL", "Artifact", "ChecksumMismatch", "fetch_jars", "jars_complete", "lock_digest",
            "read_lock", "write_lock"]
 
 LOCK = Path(__file__).with_name("kafka-jars.lock")
@@ -145,6 +145,11 @@ def fetch_jars(libs: Path, artifacts: list[Artifact], *, repository: str | None 
             shutil.rmtree(incoming, ignore_errors=True)
         marker.write_text(digest + "\n")
     return libs
+
+
+def jars_complete(libs: Path, artifacts: list[Artifact]) -> bool:
+    """Whether ``libs`` holds this lock's set, fetched and checked (its marker says so)."""
+    return _marked(libs.parent / ".complete", lock_digest(artifacts))
 
 
 def _marked(marker: Path, digest: str) -> bool:

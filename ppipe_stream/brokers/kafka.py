@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import BrokerError
-from .jars import fetch_jars, read_lock
+from .jars import fetch_jars, jars_complete, read_lock
 from .java import find_java
 from .process import BrokerKind, RunningBroker, free_port, launch
 
 __all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "format_storage", "kafka_jvm", "new_cluster_id",
-           "server_properties", "start_kafka", "tool_jvm"]
+           "kafka_jars_cached", "server_properties", "start_kafka", "tool_jvm"]
 
 KAFKA_VERSION = "4.1.1"
 _LOG4J = """\
@@ -52,6 +52,12 @@ def ensure_kafka_jars(cache_dir: Path | None = None) -> Path:
     if not log4j.exists() or log4j.read_text() != _LOG4J:
         log4j.write_text(_LOG4J)
     return libs
+
+
+def kafka_jars_cached(cache_dir: Path | None = None) -> bool:
+    """Whether :func:`ensure_kafka_jars` will return at once (nothing to fetch)."""
+    root = (cache_dir or _cache_root()) / f"kafka-{KAFKA_VERSION}"
+    return jars_complete(root / "libs", read_lock())
 
 
 def server_properties(*, node_id: int, port: int, controller_port: int, log_dir: Path,

@@ -253,9 +253,12 @@ class _Run:
         elif self.bootstrap == "embedded" and self.scenario.kafka.embedded == "kafka":
             from ..brokers.restartable import RestartableKafka
 
+            from ..brokers.kafka import kafka_jars_cached
+
             self.broker = RestartableKafka(log_dir=self.folder.path)
             stack.push_async_callback(self._in_thread_shielded, self.broker.close, 30.0)
-            await self._broker_step("starting the run's own Apache Kafka",
+            first = "" if kafka_jars_cached() else "; fetching its jars first, once per machine"
+            await self._broker_step(f"starting the embedded broker (Apache Kafka{first})",
                                     lambda: anyio.to_thread.run_sync(self.broker.start))
             self.broker_kind = BrokerKind.KAFKA
             self.bootstrap = self.broker.bootstrap
@@ -322,7 +325,8 @@ class _Run:
             self._workers = workers
         async with anyio.create_task_group() as tg:
             # a TLS listener cannot read a plaintext probe: it is probed by connecting
-            self.broker_watch = BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls)
+            self.broker_watch = BrokerWatch(self.bootstrap, self.incidents, tls=self.security.tls,
+                                            stall_after=float(scenario.validity.max_broker_response))
             await tg.start(self.broker_watch.run)
             await tg.start(reader.run)
             stack.push_async_callback(self._shielded, reader.stop)
@@ -488,7 +492,8 @@ class _Run:
         self._hlogs = HlogFiles(self.folder.path, self.started_ns)
         runners = {r.name: r for r in self.runners}
         self.hang_watch = HangWatch(list(scenario.pipelines), scorer=self.scorer, runners=runners,
-                                    incidents=self.incidents, start_ns=self.started_ns)
+                                    incidents=self.incidents, start_ns=self.started_ns,
+                                    broker=self.broker_watch)
         if scenario.faults:
             self.injector = FaultInjector(list(scenario.faults), runners=runners, broker=self.broker,
                                           incidents=self.incidents, corruptor=corruptor,
@@ -562,6 +567,7 @@ class _Run:
         broker = self._broker_use.sample() or {}
         window_ns = self.scenario.scoring.window.ns
         outages = self.incidents.outages()
+        stalls = self.incidents.stalls()
         for row in advance.timeline_rows:
             sample = stats.get(row["pipeline"])
             row["cpu_percent"] = sample.cpu_percent if sample is not None else None
@@ -572,6 +578,9 @@ class _Run:
             begin = self.started_ns + int(row["time_s"] * 1e9)
             row["broker_down_s"] = _overlap_s(outages, row["time_s"], window_ns / 1e9)
             row["incidents"] = self.incidents.between(begin, begin + window_ns)
+            row["broker_response_ms"] = (self.broker_watch.slowest_between(begin, begin + window_ns)
+                                         if self.broker_watch is not None else None)
+            row["broker_stalled_s"] = _overlap_s(stalls, row["time_s"], window_ns / 1e9)
         self.folder.append_timeline(advance.timeline_rows)
         if self._hlogs is not None:
             self._hlogs.write(advance.hlog_intervals)
@@ -660,10 +669,14 @@ class _Run:
                 status.update(self.hang_watch.summary(runner.name))
             containers[runner.name] = status
         outages = self.incidents.outages(now)
+        stalls = self.incidents.stalls(now)
+        response = self.broker_watch.statistics().summary() if self.broker_watch is not None else {}
         broker = msgspec.convert(
             {"kind": str(self.broker_kind), "bootstrap": self.bootstrap, "started": self.broker_started,
              "startup_s": self.broker_startup_s, "outages": outages,
-             "downtime_s": round(sum(o["duration_s"] for o in outages), 3)}, BrokerFigures)
+             "downtime_s": round(sum(o["duration_s"] for o in outages), 3), "stalls": stalls,
+             "stalled_s": round(sum(o["duration_s"] for o in stalls), 3), "response_ms": response},
+            BrokerFigures)
         outcome = (Outcome.COMPLETE if complete else Outcome.INTERRUPTED if self.interrupted
                    else Outcome.FAILED if self.error else Outcome.RUNNING)
         parts = RunSnapshots(
@@ -721,8 +734,9 @@ def _planned_commands_horizon(scenario: Any) -> float:
 
 
 def _planned_broker(scenario: Any) -> BrokerKind:
-    """The kind of broker the run will use: docker pipelines and the default embedded
-    broker are tansu, ``embedded = "kafka"`` and an existing cluster are Kafka."""
+    """The kind of broker the run will use: docker pipelines (their sandbox's broker) and
+    ``embedded = "tansu"`` are tansu; the default embedded broker (``embedded = "kafka"``)
+    and an existing cluster are Kafka."""
     if any(isinstance(p, DockerPipeline) for p in scenario.pipelines):
         return BrokerKind.TANSU
     if scenario.kafka.bootstrap == "embedded":
