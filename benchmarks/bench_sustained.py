@@ -150,7 +150,7 @@ def one_run(kind: str, args: argparse.Namespace, work: Path) -> dict:
     status = echo["status"]
     return {
         "broker": kind, "label": LABELS[kind], "exit": result.returncode, "wall_s": wall_s,
-        "broker_meta": summary["meta"].get("broker"),
+        "broker_meta": summary["meta"].get("broker") or _reference_meta(),
         "startup_s": startup_s if startup_s is not None else summary["broker"].get("startup_s"),
         "sent": summary["dispatch"]["events_sent"], "scored": echo["events"],
         "missing": status["missing"], "late": status["deadline_exceeded"],
@@ -164,6 +164,14 @@ def one_run(kind: str, args: argparse.Namespace, work: Path) -> dict:
         "incidents": [f"{i['kind']} {i['target']}" for i in summary["incidents"]][:10],
         "folder": str(folder),
     }
+
+
+def _reference_meta() -> str:
+    from ppipe_stream.brokers import KAFKA_VERSION
+    from ppipe_stream.brokers.java import find_java
+
+    java = find_java()
+    return f"Apache Kafka {KAFKA_VERSION} (Java {java.major}, {java.source}), started by the benchmark"
 
 
 def _over_time(samples: list[tuple[float, float]], seconds: float) -> dict[str, float]:
