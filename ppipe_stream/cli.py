@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 from rich.console import Console
 
 from . import __version__
 from .errors import PpipeError, UsageError
+
+if TYPE_CHECKING:
+    from .results.model import Summary
+    from .scenario import LoadedScenario
 
 __all__ = ["main", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_THRESHOLD", "EXIT_INTERRUPTED"]
 
@@ -53,13 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add a variable to every process and docker pipeline's environment (repeatable)")
     run.add_argument("--tag", dest="tags", action="append", default=[], metavar="KEY=VALUE",
                      help="label the run (summary.json meta.tags; ppipe runs --tag filters) (repeatable)")
+    run.add_argument("--junit", type=Path, default=None, metavar="FILE",
+                     help="also write the run's JUnit XML here: a testcase per threshold per pipeline, "
+                     "the validity, the outcome of a run that did not complete (the run folder has "
+                     "junit.xml)")
+    run.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
+                     help="append the run's Markdown summary (headline table, thresholds) here, e.g. "
+                     "\"$GITHUB_STEP_SUMMARY\" (the run folder has summary.md)")
 
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", type=Path)
 
     compare = sub.add_parser("compare", help="two runs' figures side by side, with differences")
-    compare.add_argument("run_a", type=Path)
-    compare.add_argument("run_b", type=Path)
+    compare.add_argument("run_a", type=Path, help="run folder A, the BASE of --fail-if")
+    compare.add_argument("run_b", type=Path, help="run folder B, the NEW run --fail-if judges")
+    compare.add_argument("--fail-if", dest="fail_if", action="append", default=[],
+                         metavar="EXPR",
+                         help="exit 3 when B changed from A past this bound, e.g. \"latency.p99 > +10%%\" "
+                         "(relative to A) or \"accuracy < -0.01\" (absolute); any threshold figure, "
+                         "every pipeline in both runs unless prefixed with one (repeatable)")
 
     report = sub.add_parser("report", help="write report.html (charts) for a run, or overlay two runs")
     report.add_argument("runs", type=Path, nargs="+", metavar="RUN")
@@ -153,11 +169,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "compare":
-        from .report.compare import compare_table, load_summary
-
-        console = _stdout()
-        console.print(compare_table(load_summary(args.run_a), load_summary(args.run_b)))
-        return EXIT_OK
+        return _compare(args)
     if args.command == "report":
         from .report import write_report
 
@@ -267,12 +279,19 @@ def _run(args: argparse.Namespace) -> int:
                    tags=_tags(args.tags), overrides=overrides.describe(), env_names=list(overrides.env))
     if args.out is not None:
         check_out(args.out, force=args.force)  # before the scenario is even read
-    loaded = _load(args.scenario, overrides)
-    out = _stdout()
-    with RunDisplay(force_plain=args.plain) as display:
-        outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
-                                                 runs_root=args.runs_dir, force=args.force, meta=meta))
+    loaded: LoadedScenario | None = None
+    try:
+        loaded = _load(args.scenario, overrides)
+        out = _stdout()
+        with RunDisplay(force_plain=args.plain) as display:
+            outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
+                                                     runs_root=args.runs_dir, force=args.force,
+                                                     meta=meta))
+    except PpipeError as exc:  # the CI files still say the run failed, and why
+        _write_ci_files_failed(args, loaded, exc)
+        raise
     out.print(summary_table(outcome.results))
+    _write_ci_files(args, outcome.results)
     if outcome.interrupted:
         print("interrupted: partial results (complete: false)", file=sys.stderr)
         code = EXIT_INTERRUPTED
@@ -282,6 +301,57 @@ def _run(args: argparse.Namespace) -> int:
         code = EXIT_OK if outcome.passed else EXIT_THRESHOLD
     print(outcome.folder)
     return code
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """The table; with ``--fail-if``, one line per bound that failed and exit 3."""
+    from .report.compare import compare_table, load_summary
+    from .report.gate import judge_bounds, parse_bound
+
+    base, new = load_summary(args.run_a), load_summary(args.run_b)
+    try:
+        bounds = [parse_bound(text, [*base.pipelines, *new.pipelines]) for text in args.fail_if]
+        results = judge_bounds(bounds, base, new)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    console = _stdout()
+    console.print(compare_table(base, new))
+    failed = [result for result in results if result.failed]
+    for result in failed:
+        print(result.line())
+    if bounds and not failed:
+        print(f"--fail-if: every bound held ({len(results)} figure(s) judged)")
+    return EXIT_THRESHOLD if failed else EXIT_OK
+
+
+def _write_ci_files(args: argparse.Namespace, summary: Summary) -> None:
+    """``--junit`` and ``--summary-md``, when given; a path that cannot be written is a UsageError."""
+    from .report.ci import write_requested
+
+    try:
+        write_requested(summary, junit=args.junit, summary_md=args.summary_md)
+    except OSError as exc:
+        raise UsageError(f"{exc.filename}: cannot write it ({exc.strerror})") from None
+
+
+def _write_ci_files_failed(args: argparse.Namespace, loaded: LoadedScenario | None,
+                           exc: PpipeError) -> None:
+    """The CI files of a run that raised: failed, with the scenario's thresholds (when it
+    could be read) not judged. A path that cannot be written is one line on stderr:
+    the run's own error is the one ``ppipe`` ends with."""
+    if args.junit is None and args.summary_md is None:
+        return
+    from .report.ci import failed_summary
+
+    scenario = loaded.scenario if loaded is not None else None
+    failed = failed_summary(scenario.name if scenario else args.scenario.stem,
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                            thresholds=scenario.thresholds if scenario else None,
+                            pipelines=[p.name for p in scenario.pipelines] if scenario else ())
+    try:
+        _write_ci_files(args, failed)
+    except UsageError as unwritable:
+        print(f"ppipe: {unwritable}", file=sys.stderr)
 
 
 def _run_folder(given: Path, runs_dir: Path) -> Path:

@@ -708,7 +708,9 @@ class _Run:
         """report.html at the end of every run; a drawing problem is logged, not raised."""
         try:
             from ..report import write_report
+            from ..report.ci import write_run_ci_files
 
+            write_run_ci_files(self.folder.path)  # junit.xml, summary.md: cheap, before the charts
             write_report([self.folder.path])
         except Exception:  # noqa: BLE001 - the figures are safe in summary.json already
             log.exception("report.failed")

@@ -36,7 +36,7 @@ import msgspec
 from ..results.model import UNSET, LatencySplit, PipelineFigures, SplitPart, Summary, to_summary
 from .metrics import ALIASES, resolve_metric, river_metric_names
 
-__all__ = ["Threshold", "evaluate", "figure_names", "parse_threshold"]
+__all__ = ["Threshold", "evaluate", "figure_names", "figure_unit", "parse_threshold"]
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
         "==": operator.eq, "!=": operator.ne}
@@ -58,6 +58,15 @@ _RATES = {"throughput", "dispatch.achieved_rate"}
 def figure_names() -> list[str]:
     """Every figure a threshold may name, metrics by their aliases."""
     return sorted(_TIMES | _RATIOS | _COUNTS | _RATES | set(ALIASES))
+
+
+def figure_unit(figure: str) -> str:
+    """The unit a figure's value is in: ``"ms"`` (times), ``"events/s"`` (rates), else ``""``."""
+    if figure in _TIMES:
+        return "ms"
+    if figure in _RATES:
+        return "events/s"
+    return ""
 
 
 class Threshold(msgspec.Struct, frozen=True):
