@@ -158,6 +158,7 @@ class _Run:
         self._abort = anyio.Event()
         self.interrupted = False
         self.hard_stop = False  # a second Ctrl+C: kill everything, wait for nothing
+        self._stopping: set[anyio.CancelScope] = set()  # the clean stops under way (_shielded)
         self._tansu: Any = None
         self.error: str | None = None
         self.incidents = IncidentLog(self.started_ns, folder.file("incidents.jsonl"))
@@ -176,13 +177,20 @@ class _Run:
     async def execute(self) -> RunOutcome:
         complete = False
         try:
-            async with AsyncExitStack() as stack, anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_signals, tg.cancel_scope)
-                self._preflight()
-                await self._start_broker(stack)
-                await self._run_body(stack)
-                complete = True
-                tg.cancel_scope.cancel()
+            # the signal watch outlives the body, so a second Ctrl+C is heard during the
+            # cleanup too (the run's Apache Kafka takes seconds to stop cleanly)
+            async with anyio.create_task_group() as watch:
+                body = anyio.CancelScope()
+                watch.start_soon(self._watch_signals, body)
+                try:
+                    async with AsyncExitStack() as stack:
+                        with body:
+                            self._preflight()
+                            await self._start_broker(stack)
+                            await self._run_body(stack)
+                            complete = True
+                finally:
+                    watch.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - any crash still writes a partial result
             leaf = first_leaf(exc)
             if isinstance(leaf, PpipeError):
@@ -207,10 +215,11 @@ class _Run:
         # SIGHUP too: a closed terminal must not orphan the broker and the pipelines
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for signum in signals:
-                if self.interrupted:  # second Ctrl+C: stop at once
-                    log.warning("run.hard_stop")
-                    self._kill_everything()
-                    raise SystemExit(130)
+                if self.interrupted:  # second Ctrl+C: stop at once, the cleanup under way too
+                    if not self.hard_stop:
+                        log.warning("run.hard_stop")
+                        self._kill_everything()
+                    continue
                 self.interrupted = True
                 log.warning("run.interrupted", signal=signal.Signals(signum).name)
                 scope.cancel()
@@ -236,10 +245,16 @@ class _Run:
         for node in (self._tansu, self.broker.node if self.broker else None):
             if node is not None:
                 node.kill()
+        for scope in list(self._stopping):  # a clean stop under way waits no longer
+            scope.cancel()
 
     async def _shielded(self, fn: Callable[[], Any], timeout: float = 10.0) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(0.5 if self.hard_stop else timeout):
-            await fn()
+        with anyio.CancelScope(shield=True) as scope, anyio.move_on_after(0.5 if self.hard_stop else timeout):
+            self._stopping.add(scope)
+            try:
+                await fn()
+            finally:
+                self._stopping.discard(scope)
 
     async def _in_thread_shielded(self, fn: Callable[[], Any], timeout: float = 15.0,
                                   hard_timeout: float = 2.0) -> None:
