@@ -3,6 +3,7 @@
 # invocation; prints each script's table and collects their last lines (one JSON
 # object of figures each) into benchmarks/results.jsonl.
 #   bash benchmarks/run_all.sh            (from the repository, after the README's install)
+#   SUSTAINED_SECONDS=60 bash benchmarks/run_all.sh   (a shorter sustained-load benchmark)
 # Run it on a quiet machine: the broker, the harness and the pipelines share its cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,8 @@ for script in bench_dispatch bench_overhead bench_scorer; do
   "$python" "benchmarks/$script.py" | tee "/tmp/ppipe-$script.log"
   tail -n 1 "/tmp/ppipe-$script.log" >> "$out"
 done
+# sustained load per broker: 3 runs of SUSTAINED_SECONDS (600: half an hour in all)
+printf '\n== bench_sustained\n'
+"$python" benchmarks/bench_sustained.py --seconds "${SUSTAINED_SECONDS:-600}" | tee /tmp/ppipe-bench_sustained.log
+tail -n 1 /tmp/ppipe-bench_sustained.log >> "$out"
 printf '\nfigures: %s\n' "$out"

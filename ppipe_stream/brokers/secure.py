@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import shutil
 import subprocess
 import tempfile
 import time
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import BrokerError
-from .kafka import _need, ensure_kafka_jars, format_storage, kafka_jvm, new_cluster_id, server_properties
+from .kafka import ensure_kafka_jars, format_storage, kafka_jvm, new_cluster_id, server_properties
 from .process import BrokerKind, RunningBroker, api_versions_request, free_port
 
 __all__ = ["SecureKafka", "make_certificates", "start_secure_kafka"]
@@ -65,7 +66,9 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
     """A new CA (``ca.pem``), a broker keystore (``broker.pem``: unencrypted
     PKCS#8 key + certificate for IP 127.0.0.1 and DNS localhost) and a client
     certificate (``client.crt``, ``client.key``) in ``folder``."""
-    openssl = _need("openssl", "apt-get install openssl")
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise BrokerError("a TLS broker needs `openssl`, which is not installed: apt-get install openssl")
     folder.mkdir(parents=True, exist_ok=True)
     _openssl(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-out", "ca.pem", "-days", "7", "-subj", "/CN=ppipe throwaway test CA", cwd=folder)
@@ -181,8 +184,6 @@ def start_secure_kafka(users: Mapping[str, str], *, log_dir: Path | None = None,
             process = subprocess.Popen([*jvm, "kafka.Kafka", str(config)], stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     except BaseException:
-        import shutil
-
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
     broker = SecureKafka(BrokerKind.KAFKA, f"127.0.0.1:{port}", process, log_path,

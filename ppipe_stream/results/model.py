@@ -156,7 +156,8 @@ class DispatchFigures(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Outage(msgspec.Struct, frozen=True, kw_only=True):
-    """One broker node's down interval, in seconds since the run's start."""
+    """One broker node's down (or, in ``broker.stalls``, stalled) interval, in seconds
+    since the run's start."""
 
     node: str
     start_s: float
@@ -165,8 +166,19 @@ class Outage(msgspec.Struct, frozen=True, kw_only=True):
     ended: bool = True
 
 
+class ResponseFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """The broker's response time to the health watch's probes (ApiVersions), in ms;
+    ``unanswered`` probes got no answer (the broker was down or stalled)."""
+
+    p50: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    probes: int = 0
+    unanswered: int = 0
+
+
 class BrokerFigures(msgspec.Struct, frozen=True, kw_only=True):
-    """The run's broker: its kind, address, start-up time and outages."""
+    """The run's broker: its kind, address, start-up time, outages, stalls and response time."""
 
     kind: BrokerKindName = ""
     bootstrap: str = ""
@@ -174,6 +186,9 @@ class BrokerFigures(msgspec.Struct, frozen=True, kw_only=True):
     startup_s: float | None = None
     outages: list[Outage] = []
     downtime_s: float = 0.0
+    stalls: list[Outage] = []
+    stalled_s: float = 0.0
+    response_ms: ResponseFigures = field(default_factory=ResponseFigures)
 
 
 class LatenessFigures(msgspec.Struct, frozen=True, kw_only=True):
@@ -306,6 +321,8 @@ class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
     broker_memory_mib: float | None = None
     broker_down_s: float = 0.0
     incidents: str = ""
+    broker_response_ms: float | None = None
+    broker_stalled_s: float = 0.0
 
 
 def _plain(value: Any) -> Any:

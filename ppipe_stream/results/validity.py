@@ -8,7 +8,10 @@ of the rate the schedule itself planned over the same span (so the seeded
 randomness of a Poisson or bursty schedule is never held against a run that
 kept it), dispatch lag p99 over ``max_lag_p99``, or the harness's own event
 loop running late (``max_loop_lateness_p99``: it was starved of CPU). Then
-latency figures describe the harness, not the pipeline. Each reason comes with
+latency figures describe the harness, not the pipeline. A run is invalid too
+when the broker stalled (it was there but did not answer the health watch
+within ``max_broker_response``): then missing and late answers describe the
+broker, not the pipeline. Each reason comes with
 a recommendation.
 
 :func:`schedule_verdict` holds the rules that can be judged while the run goes
@@ -126,6 +129,15 @@ def verdict(rules: Validity, summary: Summary) -> ValidityResult:
     if events < rules.min_events:
         reasons.append(f"{events} scored events, under min_events {rules.min_events}")
         advice.append("send more events, or shorten the warm-up")
+    stalls = summary.broker.stalls
+    if stalls:
+        nodes = ", ".join(sorted({stall.node for stall in stalls}))
+        reasons.append(f"the broker stalled {len(stalls)} time{'s' * (len(stalls) > 1)} "
+                       f"({summary.broker.stalled_s:.1f} s in all; {nodes}): it gave no answer "
+                       f"within max_broker_response {rules.max_broker_response}, so missing and "
+                       "late answers then are the broker's, not the pipeline's")
+        advice.append("give the broker more CPU and memory, lower the rate, or use Apache Kafka "
+                      "([kafka] embedded = \"kafka\", or a cluster of yours)")
     harness = schedule_verdict(rules, summary.dispatch,
                                summary.harness if isinstance(summary.harness, HarnessFigures) else None)
     reasons += harness.reasons

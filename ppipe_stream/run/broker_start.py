@@ -20,16 +20,18 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import msgspec
 import structlog
 
 from .. import protocol
 from ..brokers import BrokerKind, create_topics, start_tansu
 from ..brokers.process import RunningBroker
 from ..errors import UsageError
-from ..results.model import BrokerFigures
+from ..results.model import BrokerFigures, ResponseFigures
 from ..scenario import DockerPipeline
 from ..scenario.model import Scenario
 from ..security import ClientSecurity
+from ..watch.broker_health import ResponseStats
 from ..watch.incidents import IncidentStatistics
 from .cleanup import Shield
 from .folder import RunFolder
@@ -103,11 +105,14 @@ class RunBroker:
         if node is not None:
             node.kill()
 
-    def figures(self, incidents: IncidentStatistics) -> BrokerFigures:
-        """summary.json's ``broker``."""
+    def figures(self, incidents: IncidentStatistics, response: ResponseStats | None) -> BrokerFigures:
+        """summary.json's ``broker`` (``response``: the health watch's, once it runs)."""
         return BrokerFigures(kind=str(self.kind), bootstrap=self.bootstrap, started=self.started,
                              startup_s=self.startup_s, outages=list(incidents.outages),
-                             downtime_s=incidents.downtime_s)
+                             downtime_s=incidents.downtime_s, stalls=list(incidents.stalls),
+                             stalled_s=incidents.stalled_s,
+                             response_ms=msgspec.convert(response.summary() if response else {},
+                                                         ResponseFigures))
 
 
 async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Scenario,
@@ -127,11 +132,14 @@ async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Sc
         await _start_sandbox(broker, stack, scenario=scenario, folder=folder, shield=shield,
                              step=step, timed=timed)
     elif choice is BrokerChoice.EMBEDDED_KAFKA:
+        from ..brokers.kafka import kafka_jars_cached
         from ..brokers.restartable import RestartableKafka
 
         kafka = broker.kafka = RestartableKafka(log_dir=folder.path)
         stack.push_async_callback(shield.in_thread, kafka.close, 30.0)
-        await timed("starting the run's own Apache Kafka", lambda: anyio.to_thread.run_sync(kafka.start))
+        first = "" if kafka_jars_cached() else "; fetching its jars first, once per machine"
+        await timed(f"starting the embedded broker (Apache Kafka{first})",
+                    lambda: anyio.to_thread.run_sync(kafka.start))
         broker.bootstrap = kafka.bootstrap
     elif choice is BrokerChoice.EMBEDDED_TANSU:
         tansu = await timed("starting the embedded broker (tansu)", lambda: anyio.to_thread.run_sync(

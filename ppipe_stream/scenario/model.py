@@ -324,13 +324,20 @@ class Tolerance(_Base, frozen=True):
 
 class Validity(_Base, frozen=True):
     """When a run's figures can be trusted (as MLPerf LoadGen reports validity):
-    long enough, and the harness itself kept the schedule."""
+    long enough, the harness itself kept the schedule, and the broker kept answering."""
 
     min_duration: Duration = Duration("0s")
     min_events: Annotated[int, Meta(ge=0)] = 0
     min_rate_ratio: Annotated[float, Meta(ge=0, le=1)] = 0.99
     max_lag_p99: Duration = Duration("20ms")
     max_loop_lateness_p99: Duration = Duration("5ms")  # the harness's own loop woke this late: starved
+    # the broker's answer to the health watch's probe took longer: it stalled, and the
+    # run's missing and late answers from then on are the broker's
+    max_broker_response: Duration = Duration("1s")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_broker_response < math.inf:
+            raise ValueError("`max_broker_response` must be a positive, finite duration")
 
 
 class Scoring(_Base, frozen=True):
@@ -448,7 +455,9 @@ class KafkaSettings(_Base, frozen=True):
     """Which broker, and how the run's topics and producers are set up."""
 
     bootstrap: str = "embedded"
-    embedded: Literal["tansu", "kafka"] = "tansu"  # what bootstrap = "embedded" starts
+    # what bootstrap = "embedded" starts: the run's own Apache Kafka (docs/deployment.md
+    # says why), or tansu (an instant start, memory only: not for sustained load)
+    embedded: Literal["tansu", "kafka"] = "kafka"
     partitions: PositiveInt = 4
     replication_factor: PositiveInt = 1
     acks: Literal["all", "1", "0"] = "1"

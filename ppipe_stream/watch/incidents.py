@@ -1,13 +1,14 @@
 """Incidents: what happened to the run's infrastructure while it ran.
 
 Owns the record of discrete happenings a user needs beside the figures: an
-injected fault, a broker node going down or coming back, a pipeline replica
+injected fault, a broker node going down or coming back, stalling (there, but
+not answering within ``[validity] max_broker_response``) and answering again, a pipeline replica
 exiting, being restarted, hanging or recovering. Each is stamped with the
 seconds since the run's start, logged, appended to ``incidents.jsonl`` in the
 run folder as it happens (so a crash keeps it), and summed up for
-``summary.json`` (``incidents`` and ``broker.outages``) and the timeline's
-``incidents`` column (:meth:`IncidentLog.statistics` is the typed snapshot the
-results builder reads). It decides nothing: the health watch, the runners'
+``summary.json`` (``incidents``, ``broker.outages`` and ``broker.stalls``) and
+the timeline's ``incidents`` column (:meth:`IncidentLog.statistics` is the typed
+snapshot the results builder reads). It decides nothing: the health watch, the runners'
 supervision and the fault injector report here.
 """
 
@@ -37,6 +38,8 @@ class IncidentKind(enum.StrEnum):
     FAULT_END = "fault_end"  # an injected fault with a duration ended
     BROKER_DOWN = "broker_down"  # a broker node stopped answering the Kafka API
     BROKER_UP = "broker_up"  # ... and answers again
+    BROKER_STALL = "broker_stall"  # a broker node is there but gave no answer within the bound
+    BROKER_STALL_END = "broker_stall_end"  # ... and answers again in time
     PIPELINE_EXIT = "pipeline_exit"  # a replica ended on its own (crash, OOM, kill)
     PIPELINE_RESTART = "pipeline_restart"  # a replica was started again by policy
     PIPELINE_HANG = "pipeline_hang"  # alive, events waiting, no answer for hang_after
@@ -62,6 +65,8 @@ class IncidentStatistics(msgspec.Struct, frozen=True, kw_only=True):
     incidents: tuple[Incident, ...]
     outages: tuple[Outage, ...]  # each broker node's down intervals, an open one ending now
     downtime_s: float  # the outages' durations summed
+    stalls: tuple[Outage, ...] = ()  # each node's stalled intervals (up, answering too slowly)
+    stalled_s: float = 0.0
 
 
 class IncidentLog:
@@ -72,6 +77,7 @@ class IncidentLog:
         self.items: list[Incident] = []
         self._out: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         self._down_since: dict[str, int] = {}  # broker node -> wall ns it went down
+        self._stalled_since: dict[str, int] = {}  # broker node -> wall ns it last answered in time
 
     def record(self, kind: IncidentKind, target: str, detail: str = "", *,
                at_ns: int | None = None, detected_after_s: float | None = None,
@@ -104,18 +110,43 @@ class IncidentLog:
             self.record(IncidentKind.BROKER_UP, f"broker:{node}", "answers again", at_ns=now_ns,
                         duration_s=(now_ns - began) / 1e9)
 
+    def broker_stall(self, node: str, stalled: bool, *, now_ns: int, since_ns: int | None = None,
+                     bound_s: float | None = None) -> None:
+        """A node stalled (``stalled``: there, but no answer within ``bound_s`` since
+        ``since_ns``, its last answer) or answers again; records only changes."""
+        if stalled and node not in self._stalled_since:
+            began = since_ns if since_ns is not None else now_ns
+            self._stalled_since[node] = began
+            bound = f" within {bound_s:g} s" if bound_s is not None else ""
+            self.record(IncidentKind.BROKER_STALL, f"broker:{node}",
+                        f"the broker is there but gave no answer to the Kafka API{bound}: "
+                        "missing and late answers from now on are the broker's",
+                        at_ns=began, detected_after_s=(now_ns - began) / 1e9)
+        elif not stalled and node in self._stalled_since:
+            began = self._stalled_since.pop(node)
+            self.record(IncidentKind.BROKER_STALL_END, f"broker:{node}", "answers again",
+                        at_ns=now_ns, duration_s=(now_ns - began) / 1e9)
+
     def outages(self, now_ns: int | None = None) -> list[dict[str, Any]]:
         """Each node's down intervals (an open one ends at ``now_ns``)."""
+        return self._intervals(IncidentKind.BROKER_DOWN, IncidentKind.BROKER_UP, now_ns)
+
+    def stalls(self, now_ns: int | None = None) -> list[dict[str, Any]]:
+        """Each node's stalled intervals (an open one ends at ``now_ns``), shaped as outages."""
+        return self._intervals(IncidentKind.BROKER_STALL, IncidentKind.BROKER_STALL_END, now_ns)
+
+    def _intervals(self, begin: IncidentKind, end: IncidentKind,
+                   now_ns: int | None) -> list[dict[str, Any]]:
         out = []
         opened: dict[str, Incident] = {}
         for item in self.items:
-            if item.kind is IncidentKind.BROKER_DOWN:
+            if item.kind is begin:
                 opened[item.target] = item
-            elif item.kind is IncidentKind.BROKER_UP and item.target in opened:
+            elif item.kind is end and item.target in opened:
                 down = opened.pop(item.target)
                 out.append(_outage(down, item.wall_ns, self.start_ns, ended=True))
-        end = now_ns if now_ns is not None else time.time_ns()
-        out.extend(_outage(down, end, self.start_ns, ended=False) for down in opened.values())
+        last = now_ns if now_ns is not None else time.time_ns()
+        out.extend(_outage(down, last, self.start_ns, ended=False) for down in opened.values())
         return sorted(out, key=lambda o: o["start_s"])
 
     # -- views ----------------------------------------------------------------
@@ -124,8 +155,10 @@ class IncidentLog:
         from ..results.model import Outage  # results.model reads IncidentKind from here
 
         outages = tuple(msgspec.convert(o, Outage) for o in self.outages(now_ns))
+        stalls = tuple(msgspec.convert(o, Outage) for o in self.stalls(now_ns))
         return IncidentStatistics(incidents=tuple(self.items), outages=outages,
-                                  downtime_s=round(sum(o.duration_s for o in outages), 3))
+                                  downtime_s=round(sum(o.duration_s for o in outages), 3),
+                                  stalls=stalls, stalled_s=round(sum(o.duration_s for o in stalls), 3))
 
     def between(self, start_ns: int, end_ns: int) -> str:
         """The incidents of ``[start_ns, end_ns)`` as one short text (a timeline cell)."""

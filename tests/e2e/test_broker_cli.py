@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import anyio
 import pytest
 
 from ppipe_stream.brokers import describe_partitions
-from tests.conftest import answer_dataset, require_infra
+from tests.conftest import answer_dataset
 from tests.helpers import (Dataset, Kafka, Labels, Load, Scenario, Scoring, start_ppipe,
                            summary_of)
 from tests.integration.test_cluster import read_topic
@@ -34,8 +33,6 @@ class Launcher:
     """``ppipe broker start`` in a subprocess; its standard error read line by line."""
 
     def __init__(self, *args: str, cwd: Path) -> None:
-        if shutil.which("java") is None or shutil.which("mvn") is None:
-            require_infra("Apache Kafka needs java and mvn")
         self.proc = start_ppipe("broker", "start", "--kind", "kafka", *args, cwd=cwd,
                                 stdin=subprocess.DEVNULL)
         assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped

