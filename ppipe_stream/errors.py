@@ -31,7 +31,15 @@ __all__ = [
     "ScenarioError",
     "UsageError",
     "first_leaf",
+    "shown",
 ]
+
+
+def shown(value: object) -> str:
+    """``value`` as text for a one-line message: as it is when printable, else escaped
+    (a path with a newline in it must not break the line)."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def first_leaf(exc: BaseException) -> BaseException:

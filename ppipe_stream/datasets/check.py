@@ -14,7 +14,7 @@ import difflib
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import DatasetError
+from ..errors import DatasetError, shown
 from ..scenario.model import Dataset
 from .files import first_columns
 
@@ -66,7 +66,7 @@ def _check_file(spec: Dataset, base_dir: Path) -> list[DatasetProblem]:
     assert spec.path is not None
     path = (base_dir / spec.path).resolve()
     if not path.is_file():
-        return [DatasetProblem("path", f"dataset file {spec.path!r} not found (looked at {path})")]
+        return [DatasetProblem("path", f"dataset file {spec.path!r} not found (looked at {shown(path)})")]
     try:
         line, columns, what = first_columns(path, spec.source, skip_bad=spec.on_bad_row == "skip")
     except DatasetError as exc:

@@ -16,7 +16,7 @@ import os
 import shutil
 from typing import NamedTuple
 
-from ..errors import RunError, ScenarioError
+from ..errors import RunError, ScenarioError, shown
 from ..scenario import LoadedScenario, ProcessPipeline, locate_key
 from ..scenario.model import Scenario
 from ..scoring import check_metric_names, parse_threshold
@@ -71,7 +71,7 @@ def _command_problems(loaded: LoadedScenario, index: int, spec: ProcessPipeline)
     cwd = loaded.resolve(spec.cwd or ".")
     if not cwd.is_dir():
         return [Problem(f"{key}.cwd", f"pipeline {spec.name!r}: working folder {spec.cwd!r} "
-                        f"not found (looked at {cwd})")]
+                        f"not found (looked at {shown(cwd)})")]
     program = resolve_command(spec.command)[0]
     if "/" not in program:
         if shutil.which(program, path=spec.env.get("PATH", os.environ.get("PATH", os.defpath))) is None:

@@ -22,7 +22,7 @@ from typing import Any, Union, get_args, get_origin
 import msgspec
 import tomli_w
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, shown
 from .model import DockerPipeline, ProcessPipeline, Scenario, dec_hook, enc_hook
 from .overrides import Overrides
 
@@ -137,7 +137,7 @@ def _dataset_problems(loaded: LoadedScenario) -> list[tuple[str, str]]:
             return [("$.dataset.path", "a path cannot hold a NUL character")]
         full = loaded.resolve(dataset.path)
         if not full.is_file():
-            return [("$.dataset.path", f"dataset file {dataset.path!r} not found (looked at {full})")]
+            return [("$.dataset.path", f"dataset file {dataset.path!r} not found (looked at {shown(full)})")]
     return []
 
 
@@ -148,7 +148,7 @@ def _security_problems(loaded: LoadedScenario) -> list[tuple[str, str]]:
         relative = getattr(security, key, None) if security is not None else None
         if relative and not loaded.resolve(relative).is_file():
             problems.append((f"$.kafka.security.{key}",
-                             f"{key} {relative!r} not found (looked at {loaded.resolve(relative)})"))
+                             f"{key} {relative!r} not found (looked at {shown(loaded.resolve(relative))})"))
     return problems
 
 

@@ -183,3 +183,15 @@ def test_an_anchored_copy_reads_the_same_files_from_anywhere(tmp_path):
                                        pipelines=loaded.scenario.pipelines,
                                        kafka=loaded.scenario.kafka) == loaded.scenario
     assert again.scenario.kafka.security.ca_file == str(ROOT / "scenarios" / "data" / "iris.csv")
+
+
+def test_a_dataset_path_with_a_newline_is_named_on_one_line(tmp_path):
+    """Found by the fuzz test: the 'looked at' path broke the one-line error."""
+    from ppipe_stream.errors import ScenarioError
+    from ppipe_stream.scenario import loads_scenario
+
+    text = (ROOT / "scenarios" / "quickstart.toml").read_text()
+    text = text.replace('path = "data/iris.csv"', 'path = "\\n"')
+    with pytest.raises(ScenarioError) as caught:
+        loads_scenario(text, file="mut.toml", base_dir=tmp_path)
+    assert "\n" not in str(caught.value) and "dataset file '\\n' not found" in str(caught.value)
