@@ -38,7 +38,7 @@ def test_embedded_kafka_start_is_shown_and_timed(tmp_path):
     text = text.replace('bootstrap = "embedded"', 'bootstrap = "embedded"\nembedded = "kafka"')
     stderr, summary = run_plain(tmp_path, text)
     lines = stderr.splitlines()
-    kafka = [k for k, line in enumerate(lines) if "ppipe: starting the run's own Apache Kafka (" in line]
+    kafka = [k for k, line in enumerate(lines) if "ppipe: starting the embedded broker (Apache Kafka" in line]
     pipeline = [k for k, line in enumerate(lines) if "ppipe: starting pipeline 'river-logreg' (" in line]
     assert kafka and pipeline and kafka[0] < pipeline[0], stderr
     assert summary["broker"]["kind"] == "kafka" and summary["broker"]["started"] is True
