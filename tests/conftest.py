@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import NoReturn
@@ -18,6 +20,17 @@ def require_infra(reason: str) -> NoReturn:
     if os.environ.get("PPIPE_REQUIRE_INFRA") == "1":
         pytest.fail(f"required infrastructure missing: {reason}")
     pytest.skip(reason)
+
+
+def compose_tool() -> list[str]:
+    """The compose command: the docker CLI's compose plugin, else Debian's docker-compose."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    require_infra("no compose tool (apt-get install docker-compose)")
 
 
 @pytest.fixture

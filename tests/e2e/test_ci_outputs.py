@@ -10,67 +10,39 @@ Each has a threshold that holds and one that cannot (``latency.p99 < 0.001ms``).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestCase
 
+from tests.helpers import IRIS, CliResult, Dataset, Load, Pipeline, Scenario, Scoring, example
+from tests.helpers import ppipe as run_ppipe
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-PPIPE = [sys.executable, "-m", "ppipe_stream"]
-
-SCENARIO = """
-name = "cigate"
-seed = 3
-[dataset]
-source = "csv"
-path = "{iris}"
-target = "variety"
-loop = true
-[load]
-profile = "constant"
-rate = 50
-duration = "2s"
-drain = "1s"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = {command}
-[[pipelines]]
-name = "copy"
-runtime = "process"
-command = ["python", "-m", "ppipe_stream.examples.echo"]
-[scoring]
-task = "classification"
-metrics = ["accuracy"]
-deadline = "1s"
-[thresholds]
-"missing_ratio" = "< 0.5"
-"latency.p99" = "< 0.001ms"
-"dispatch.events_sent" = "> 0"
-"""
-ECHO = '["python", "-m", "ppipe_stream.examples.echo"]'
+ECHO = example("echo")
 RULES = ("missing_ratio < 0.5", "latency.p99 < 0.001ms", "dispatch.events_sent > 0")
 
 
-def scenario(folder: Path, command: str = ECHO) -> Path:
-    path = folder / "scenario.toml"
-    path.write_text(SCENARIO.format(iris=ROOT / "scenarios" / "data" / "iris.csv", command=command))
-    return path
+def scenario(folder: Path, command: list[str] = ECHO) -> Path:
+    return Scenario(
+        name="cigate", seed=3, dataset=Dataset(path=str(IRIS), target="variety", loop=True),
+        load=Load(rate=50, duration="2s", drain="1s"),
+        pipelines=[Pipeline(name="echo", command=command), Pipeline(name="copy", command=ECHO)],
+        scoring=Scoring(task="classification", metrics=["accuracy"], deadline="1s"),
+        thresholds={"missing_ratio": "< 0.5", "latency.p99": "< 0.001ms",
+                    "dispatch.events_sent": "> 0"}).write(folder)
 
 
-def ppipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PPIPE, *args], cwd=cwd, capture_output=True, text=True, timeout=240)
+def ppipe(*args: str, cwd: Path) -> CliResult:
+    return run_ppipe(*args, cwd=cwd, timeout=240)
 
 
 class Run:
     """One ``ppipe run`` with ``--junit`` and ``--summary-md``: its exit code and files."""
 
-    def __init__(self, where: Path, name: str, *extra: str, command: str = ECHO,
+    def __init__(self, where: Path, name: str, *extra: str, command: list[str] = ECHO,
                  md_before: str = "") -> None:
         where.mkdir()
         self.folder = where / name
@@ -237,7 +209,7 @@ def test_a_bad_expression_is_one_line_and_exit_2(runs: dict[str, Run], tmp_path:
 
 
 def test_a_run_that_fails_still_writes_its_junit(tmp_path: Path) -> None:
-    run = Run(tmp_path / "failed", "run", command='["python", "-c", "import sys; sys.exit(3)"]')
+    run = Run(tmp_path / "failed", "run", command=["python", "-c", "import sys; sys.exit(3)"])
     assert run.result.returncode == 1, run.result.stderr
     for path in (run.junit, run.folder / "junit.xml"):
         xml = JUnitXml.fromfile(str(path))

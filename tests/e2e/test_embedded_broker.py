@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import http.server
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,43 +27,17 @@ import psutil
 import pytest
 
 from tests.conftest import answer_dataset
+from tests.helpers import Dataset, Labels, Load, Pipeline, Scenario, Scoring, start_ppipe
+from tests.helpers import ppipe as run_ppipe
 
-ROOT = Path(__file__).resolve().parents[2]
-PPIPE = [sys.executable, "-m", "ppipe_stream"]
-
-SCENARIO = """
-name = "{name}"
-seed = 3
-[dataset]
-source = "csv"
-path = "{data}"
-target = "label"
-loop = true
-[load]
-profile = "constant"
-rate = {rate}
-duration = "{duration}"
-warmup = "1s"
-drain = "{drain}"
-[labels]
-delay = "1s"
-[[pipelines]]
-name = "echo"
-runtime = "process"
-command = ["{python}", "-m", "ppipe_stream.examples.echo"]
-hang_after = "1s"
-[scoring]
-task = "classification"
-deadline = "{deadline}"
-window = "1s"
-"""
-
-
-def _write(tmp_path: Path, **fields: str) -> Path:
+def _write(tmp_path: Path, *, name: str, rate: int, duration: str, drain: str, deadline: str) -> Path:
     data = answer_dataset(tmp_path / "answers.csv", 1000)
-    path = tmp_path / "scenario.toml"
-    path.write_text(SCENARIO.format(data=data, python=sys.executable, **fields))
-    return path
+    return Scenario(
+        name=name, seed=3, dataset=Dataset(path=str(data), target="label", loop=True),
+        load=Load(rate=rate, duration=duration, warmup="1s", drain=drain), labels=Labels(delay="1s"),
+        pipelines=[Pipeline(name="echo", command=[sys.executable, "-m", "ppipe_stream.examples.echo"],
+                            hang_after="1s")],
+        scoring=Scoring(task="classification", deadline=deadline, window="1s")).write(tmp_path)
 
 
 def _timeline(folder: Path) -> list[dict[str, str]]:
@@ -87,10 +60,9 @@ def test_a_minute_of_sustained_load_on_the_embedded_default_loses_nothing_in_bou
     the broker's RSS stays under 1 GiB and stops growing (its last quarter no more
     than 1.25x its first quarter's plus 64 MiB: tansu's memory store, which keeps
     every event, grows about 4 MiB/s at this rate and fails it), and the harness's too."""
-    path = _write(tmp_path, name="sustained", rate="5000", duration="60s", drain="10s", deadline="2s")
+    path = _write(tmp_path, name="sustained", rate=5000, duration="60s", drain="10s", deadline="2s")
     out = tmp_path / "run"
-    result = subprocess.run([*PPIPE, "run", str(path), "--plain", "--out", str(out)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=360)
+    result = run_ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=360)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["broker"]["kind"] == "kafka" and summary["broker"]["started"] is True
@@ -136,10 +108,9 @@ def test_a_frozen_broker_is_named_not_the_pipeline_and_the_run_is_invalid(tmp_pa
     pipeline (hang_after 1 s), which waited on the broker, is never called hung;
     the summary and the timeline carry the stall; the run is invalid, saying why;
     nothing is missing once the broker answers again."""
-    path = _write(tmp_path, name="stall", rate="200", duration="16s", drain="20s", deadline="30s")
+    path = _write(tmp_path, name="stall", rate=200, duration="16s", drain="20s", deadline="30s")
     out = tmp_path / "run"
-    ppipe = subprocess.Popen([*PPIPE, "run", str(path), "--plain", "--out", str(out)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ppipe = start_ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path)
     try:
         kafka = _kafka_child(ppipe)
         deadline = time.monotonic() + 120
@@ -195,12 +166,12 @@ def test_kafka_jars_with_a_wrong_checksum_are_refused_in_one_line(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     cache = tmp_path / "cache"
-    env = {**os.environ, "PPIPE_CACHE_DIR": str(cache),
+    env = {"PPIPE_CACHE_DIR": str(cache),
            "PPIPE_MAVEN_REPO": f"http://127.0.0.1:{server.server_address[1]}/maven2"}
-    path = _write(tmp_path, name="nojars", rate="10", duration="2s", drain="1s", deadline="1s")
+    path = _write(tmp_path, name="nojars", rate=10, duration="2s", drain="1s", deadline="1s")
     try:
-        result = subprocess.run([*PPIPE, "run", str(path), "--plain", "--out", str(tmp_path / "run")],
-                                cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+        result = run_ppipe("run", str(path), "--plain", "--out", str(tmp_path / "run"),
+                           cwd=tmp_path, timeout=120, env=env)
     finally:
         server.shutdown()
         server.server_close()

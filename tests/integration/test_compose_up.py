@@ -23,25 +23,13 @@ from pathlib import Path
 import pytest
 
 from ppipe_stream.errors import PpipeError
-from tests.conftest import require_infra
+from tests.conftest import compose_tool, require_infra
 
 pytestmark = [pytest.mark.kafka, pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
 PROJECT_LABEL = "com.docker.compose.project"
-
-
-def _compose_tool() -> list[str]:
-    """The docker CLI's compose plugin, else Debian's docker-compose."""
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
-        return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    if legacy:
-        return [legacy]
-    require_infra("no compose tool (apt-get install docker-compose)")
-    raise AssertionError("unreachable")
 
 
 def _free_port() -> int:
@@ -92,7 +80,7 @@ class Project:
         self.engine, self.file = engine, COMPOSE / file
         self.name = f"ppipe-test-{uuid.uuid4().hex[:10]}"
         self.env = {**os.environ, **env, "COMPOSE_PROJECT_NAME": self.name}
-        self.tool = _compose_tool()
+        self.tool = compose_tool()
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run([*self.tool, "-p", self.name, "-f", str(self.file), *args],

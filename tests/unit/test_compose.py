@@ -4,14 +4,13 @@ services are not started: ``config`` validates them as compose would."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from ppipe_stream.scenario import ExternalPipeline, load_scenario
-from tests.conftest import require_infra
+from tests.conftest import compose_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
@@ -22,21 +21,10 @@ FILES = {
 }
 
 
-def _compose() -> list[str]:
-    """The compose command: the docker CLI plugin, else Debian's docker-compose."""
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
-        return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    if legacy:
-        return [legacy]
-    require_infra("no compose tool (apt-get install docker-compose)")
-    raise AssertionError("unreachable")
-
 
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_compose_file_is_valid(name, tmp_path):
-    compose = _compose()
+    compose = compose_tool()
     path = COMPOSE / name
     check = subprocess.run([*compose, "-f", str(path), "config", "-q"], capture_output=True,
                            text=True, timeout=60, cwd=tmp_path)
