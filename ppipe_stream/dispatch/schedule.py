@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ..scenario.model import (
+from ..scenario.load import (
     BurstyLoad,
     ConstantLoad,
     Load,
