@@ -119,7 +119,9 @@ class RunFolder:
                 summary["meta"] = describe_run(self.meta, summary.get("broker") or {},
                                                embedded=self._embedded)
             data = summary
-        self._atomic("summary.json", json.dumps(data, indent=2, default=_json_default) + "\n")
+        # msgspec's C encoder: json.dumps with indent is the pure-Python one (1.4 ms a second)
+        text = msgspec.json.format(msgspec.json.encode(data, enc_hook=_json_default), indent=2)
+        self._atomic("summary.json", text.decode() + "\n")
         return summary
 
     def append_timeline(self, rows: list[dict[str, Any]]) -> None:
