@@ -21,12 +21,13 @@ that test: it is the point of the test. This module does not start brokers (that
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -314,6 +315,18 @@ def start_ppipe(*args: str, cwd: Path | None = None, env: Mapping[str, str] | No
     unless told otherwise), for a test that signals it or reads it as it goes."""
     return subprocess.Popen([*PPIPE, *args], cwd=cwd, stdin=stdin, stdout=stdout,
                             stderr=stderr, text=True, env=_env(env))
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``with reaped(start_ppipe(...)) as run:``: on the way out a process still running
+    (an assertion failed mid-test) is killed and reaped, so no test leaves one behind."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def summary_of(folder: Path) -> dict[str, Any]:

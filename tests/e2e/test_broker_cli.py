@@ -20,7 +20,7 @@ import pytest
 
 from ppipe_stream.brokers import describe_partitions
 from tests.conftest import answer_dataset
-from tests.helpers import (Dataset, Kafka, Labels, Load, Scenario, Scoring, start_ppipe,
+from tests.helpers import (Dataset, Kafka, Labels, Load, Scenario, Scoring, reaped, start_ppipe,
                            summary_of)
 from tests.integration.test_cluster import read_topic
 
@@ -111,9 +111,8 @@ def test_run_outlives_the_input_leaders_node_and_the_node_comes_back(tmp_path):
                  scoring=Scoring(task="classification", deadline="10s"),
                  kafka=Kafka(bootstrap=launcher.bootstrap, partitions=3, replication_factor=3,
                              acks="all", idempotent=True)).write(tmp_path, "s.toml")
-        run = start_ppipe("run", "s.toml", "--out", "run", "--plain", cwd=tmp_path,
-                          stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
+        with reaped(start_ppipe("run", "s.toml", "--out", "run", "--plain", cwd=tmp_path,
+                                stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)) as run:
             topic = _input_topic(tmp_path / "run" / "log.jsonl", timeout=90)
             time.sleep(6)
             leader = anyio.run(describe_partitions, launcher.bootstrap, [topic])[topic][0]
@@ -125,10 +124,6 @@ def test_run_outlives_the_input_leaders_node_and_the_node_comes_back(tmp_path):
             assert all(_answers(p) for p in others) and not _answers(port), launcher.lines
             launcher.proc.send_signal(signal.SIGUSR1)  # start it again on its data
             output, _ = run.communicate(timeout=240)
-        finally:
-            if run.poll() is None:
-                run.kill()
-                run.communicate()
         assert run.returncode == 0, output[-3000:]
         summary = summary_of(tmp_path / "run")
         assert summary["complete"] is True, summary

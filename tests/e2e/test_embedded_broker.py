@@ -27,7 +27,8 @@ import psutil
 import pytest
 
 from tests.conftest import answer_dataset
-from tests.helpers import Dataset, Labels, Load, Pipeline, Scenario, Scoring, start_ppipe
+from tests.helpers import (Dataset, Labels, Load, Pipeline, Scenario, Scoring, reaped,
+                           start_ppipe)
 from tests.helpers import ppipe as run_ppipe
 
 def _write(tmp_path: Path, *, name: str, rate: int, duration: str, drain: str, deadline: str) -> Path:
@@ -110,8 +111,7 @@ def test_a_frozen_broker_is_named_not_the_pipeline_and_the_run_is_invalid(tmp_pa
     nothing is missing once the broker answers again."""
     path = _write(tmp_path, name="stall", rate=200, duration="16s", drain="20s", deadline="30s")
     out = tmp_path / "run"
-    ppipe = start_ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path)
-    try:
+    with reaped(start_ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path)) as ppipe:
         kafka = _kafka_child(ppipe)
         deadline = time.monotonic() + 120
         while _summary_now(out).get("dispatch", {}).get("events_sent", 0) < 600:  # 3 s in
@@ -123,10 +123,6 @@ def test_a_frozen_broker_is_named_not_the_pipeline_and_the_run_is_invalid(tmp_pa
         finally:
             kafka.send_signal(signal.SIGCONT)
         stdout, stderr = ppipe.communicate(timeout=180)
-    finally:
-        if ppipe.poll() is None:
-            ppipe.kill()
-            ppipe.communicate()
     assert ppipe.returncode == 0, stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     kinds = [(i["kind"], i["target"]) for i in summary["incidents"]]

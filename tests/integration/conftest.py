@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from ppipe_stream.brokers import start_kafka, start_tansu
-from ppipe_stream.errors import BrokerError
+from ppipe_stream.errors import BrokerError, PpipeError
 from tests.conftest import require_infra
 
 
@@ -69,3 +69,15 @@ def secure_kafka():
         require_infra(f"the SASL_SSL Apache Kafka did not start: {exc}")
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    try:
+        from ppipe_stream.runtime.docker import docker_client
+
+        client = docker_client()
+    except PpipeError as exc:
+        require_infra(f"no Docker engine: {exc}")
+    yield client
+    client.close()

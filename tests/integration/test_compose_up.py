@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from ppipe_stream.errors import PpipeError
 from tests.conftest import compose_tool, require_infra
 
 pytestmark = [pytest.mark.kafka, pytest.mark.docker, pytest.mark.slow]
@@ -44,19 +43,7 @@ def _ppipe(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.
 
 
 @pytest.fixture(scope="session")
-def engine():
-    try:
-        from ppipe_stream.runtime.docker import docker_client
-
-        client = docker_client()
-    except PpipeError as exc:
-        require_infra(f"no Docker engine: {exc}")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def compose_images(engine) -> dict[str, str]:
+def compose_images(docker_engine) -> dict[str, str]:
     """The variables `ppipe images build` prints, as a user gets them."""
     for tool in ("debootstrap", "mvn"):
         if shutil.which(tool) is None:
@@ -120,13 +107,13 @@ class Project:
 
 
 @pytest.fixture
-def project(engine, compose_images):
+def project(docker_engine, compose_images):
     """``project(file, **variables)`` starts nothing itself; every project made is
     brought down at the end, even when the test failed."""
     made: list[Project] = []
 
     def make(file: str, **variables: str) -> Project:
-        made.append(Project(engine, file, {**compose_images, **variables}))
+        made.append(Project(docker_engine, file, {**compose_images, **variables}))
         return made[-1]
 
     yield make
@@ -214,7 +201,7 @@ def test_cluster_broker_stopped_mid_run_loses_nothing(project, tmp_path):
     assert (status["missing"], status["syntax_error"], status["duplicate"], status["unknown"]) == (0, 0, 0, 0)
 
 
-def test_harness_yml_runs_harness_and_pipeline_as_containers(project, engine, tmp_path):
+def test_harness_yml_runs_harness_and_pipeline_as_containers(project, docker_engine, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     image = f"ppipe-harness:test-{uuid.uuid4().hex[:10]}"
@@ -229,7 +216,7 @@ def test_harness_yml_runs_harness_and_pipeline_as_containers(project, engine, tm
 
         harness.close()
         try:
-            engine.images.remove(image, force=True)
+            docker_engine.images.remove(image, force=True)
         except docker.errors.ImageNotFound:
             pass
     assert up.returncode == 0, (up.stdout + up.stderr)[-4000:]

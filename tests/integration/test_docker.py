@@ -12,26 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ppipe_stream.errors import PipelineError
 from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import LoadedScenario
-from tests.conftest import require_infra
 from tests.helpers import (ROOT, Fault, Labels, Load, Pipeline, Scenario, Scoring, ppipe,
                            start_ppipe, summary_of, wait_for_events)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def docker_engine():
-    try:
-        from ppipe_stream.runtime.docker import docker_client
-
-        client = docker_client()
-    except PipelineError as exc:
-        require_infra(f"no Docker engine: {exc}")
-    yield client
-    client.close()
 
 
 def scenario(tmp_path: Path, pipeline: Pipeline, *, count: int = 300, rate: int = 100,
