@@ -271,7 +271,8 @@ class MetricsServer:
 
     def close(self, linger_s: float = 0.0) -> None:
         """Stop serving; with ``linger_s``, first wait (at most that long) for one scrape of
-        the final figures. The port is free when this returns."""
+        the final figures: Ctrl+C ends the wait (the run is over; its exit code stands).
+        The port is free when this returns."""
         if self._closed:
             return
         self._closed = True
@@ -279,6 +280,8 @@ class MetricsServer:
         try:
             if linger_s > 0:
                 self.collector.served_after_end.wait(linger_s)
+        except KeyboardInterrupt:
+            pass
         finally:
             self._server.shutdown()
             self._server.server_close()  # joins the responses under way

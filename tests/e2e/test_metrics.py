@@ -130,6 +130,24 @@ def test_ctrl_c_stops_the_endpoint_without_lingering(tmp_path):
     assert refused(port)
 
 
+def test_ctrl_c_while_lingering_ends_the_wait_and_keeps_the_runs_exit_code(tmp_path):
+    port, out = free_port(), tmp_path / "run"
+    proc = start_ppipe("run", str(scenario(tmp_path, duration="3s")), "--plain", "--out", str(out),
+                       "--metrics-port", str(port), "--metrics-linger", "600s", cwd=tmp_path)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:  # nothing scrapes: it waits for a scrape after the run
+        lines.append(line)
+        if "ppipe: serving the final metrics" in line:
+            break
+    assert lines and "serving the final metrics" in lines[-1], "".join(lines)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(lines) + stderr  # the run passed: Ctrl+C only ended the wait
+    assert stdout.strip().splitlines()[-1] == str(out)
+    assert refused(port)
+
+
 def test_a_failed_run_serves_its_last_figures_then_stops(tmp_path):
     port, out = free_port(), tmp_path / "run"
     exits = Pipeline(name="echo", command=["python", "-c", "import sys; sys.exit(3)"])
