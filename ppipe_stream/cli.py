@@ -23,7 +23,9 @@ from .errors import PpipeError, UsageError
 
 if TYPE_CHECKING:
     from .results.model import Summary
+    from .run.orchestration import RunOutcome
     from .scenario import LoadedScenario
+    from .view.prometheus import MetricsServer
 
 __all__ = ["main", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_THRESHOLD", "EXIT_INTERRUPTED"]
 
@@ -65,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
                      help="append the run's Markdown summary (headline table, thresholds) here, e.g. "
                      "\"$GITHUB_STEP_SUMMARY\" (the run folder has summary.md)")
+    run.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
+                     help="serve live metrics for Prometheus on this port while the run goes "
+                     "(http://HOST:PORT/metrics; docs/results.md lists them)")
+    run.add_argument("--metrics-host", default=None, metavar="HOST",
+                     help="the address --metrics-port listens on (default 127.0.0.1; 0.0.0.0: every interface)")
+    run.add_argument("--metrics-linger", type=_duration, default=None, metavar="DURATION",
+                     help="after the run, keep serving its final figures until they are scraped once, "
+                     "at most this long (e.g. 30s: more than Prometheus' scrape interval; not after Ctrl+C)")
 
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", type=Path)
@@ -144,6 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_start_arguments(start)
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port from 1 to 65535")
+    return port
+
+
+def _duration(text: str) -> float:
+    from .units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,7 +315,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .view.display import RunDisplay, summary_table
+    from .view.display import RunDisplay
     from .run.metadata import RunMeta
     from .run.folder import check_out
     from .run.orchestration import run_scenario
@@ -297,17 +326,42 @@ def _run(args: argparse.Namespace) -> int:
                    tags=_tags(args.tags), overrides=overrides.describe(), env_names=list(overrides.env))
     if args.out is not None:
         check_out(args.out, force=args.force)  # before the scenario is even read
+    if args.metrics_port is None and (args.metrics_host is not None or args.metrics_linger is not None):
+        raise UsageError("--metrics-host and --metrics-linger go with --metrics-port")
     loaded: LoadedScenario | None = None
+    metrics: MetricsServer | None = None
+    linger = 0.0  # after Ctrl+C or a failure to start: stop serving at once
     try:
         loaded = _load(args.scenario, overrides)
+        if args.metrics_port is not None:  # bound before anything starts: a port in use is exit 2
+            from .view.prometheus import MetricsServer
+
+            metrics = MetricsServer.start(args.metrics_port, host=args.metrics_host or "127.0.0.1")
         out = _stdout()
-        with RunDisplay(force_plain=args.plain) as display:
-            outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
-                                                     runs_root=args.runs_dir, force=args.force,
-                                                     meta=meta))
-    except PpipeError as exc:  # the CI files still say the run failed, and why
-        _write_ci_files_failed(args, loaded, exc)
-        raise
+        try:
+            with RunDisplay(force_plain=args.plain) as display:
+                outcome = anyio.run(lambda: run_scenario(loaded, out=args.out, on_update=display.update,
+                                                         runs_root=args.runs_dir, force=args.force,
+                                                         meta=meta, metrics=metrics))
+        except PpipeError as exc:  # the CI files still say the run failed, and why
+            _write_ci_files_failed(args, loaded, exc)
+            if exc.exit_code == EXIT_FAILED:  # the run itself failed: its last figures are served
+                linger = args.metrics_linger or 0.0
+            raise
+        linger = 0.0 if outcome.interrupted else (args.metrics_linger or 0.0)
+        return _after_run(args, out, outcome)
+    finally:
+        if metrics is not None:
+            if linger > 0:
+                print(f"ppipe: serving the final metrics on port {metrics.port} until scraped "
+                      f"(at most {linger:g}s)", file=sys.stderr)
+            metrics.close(linger)
+
+
+def _after_run(args: argparse.Namespace, out: Console, outcome: RunOutcome) -> int:
+    """The end table, the CI files, the folder's path last; the exit code."""
+    from .view.display import summary_table
+
     out.print(summary_table(outcome.results))
     _write_ci_files(args, outcome.results)
     if outcome.interrupted:

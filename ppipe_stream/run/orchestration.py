@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -54,6 +54,9 @@ from .ticker import Ticker
 from .timeline import TimelineWriter
 from .tracker import RunTracker
 
+if TYPE_CHECKING:  # imported by the CLI only with --metrics-port
+    from ..view.prometheus import LiveFigures
+
 __all__ = ["LiveView", "RunOutcome", "RunState", "run_scenario"]
 
 log = structlog.get_logger(__name__)
@@ -75,9 +78,10 @@ class RunOutcome(msgspec.Struct, kw_only=True):
 async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
                        on_update: Callable[[Frame], None] | None = None,
                        runs_root: Path = Path("runs"), force: bool = False,
-                       meta: RunMeta | None = None) -> RunOutcome:
+                       meta: RunMeta | None = None, metrics: LiveFigures | None = None) -> RunOutcome:
     """Run ``loaded`` to the end (or to the first Ctrl+C) and write its folder
-    (``force``: into an ``out`` that holds files already; ``meta``: what the command line said).
+    (``force``: into an ``out`` that holds files already; ``meta``: what the command line said;
+    ``metrics``: where each summary and timeline window also goes, ``--metrics-port``'s endpoint).
     The scenario is first checked against its data and this machine (``ppipe validate``'s
     checks): a problem is a ScenarioError before any folder, broker or pipeline."""
     check_before_run(loaded)
@@ -88,7 +92,7 @@ async def run_scenario(loaded: LoadedScenario, *, out: Path | None = None,
     configure_logging(folder.path, secrets=security.secrets)
     # its paths made absolute: the copy validates and runs again from the run folder
     folder.write_text("scenario.toml", dump_scenario(loaded.anchored()))
-    run = _Run(loaded, folder, on_update or (lambda view: None), security)
+    run = _Run(loaded, folder, on_update or (lambda view: None), security, metrics)
     try:
         return await run.execute()
     finally:
@@ -100,7 +104,8 @@ class _Run:
     """The start order and the cleanup of one run."""
 
     def __init__(self, loaded: LoadedScenario, folder: RunFolder,
-                 on_update: Callable[[Frame], None], security: ClientSecurity) -> None:
+                 on_update: Callable[[Frame], None], security: ClientSecurity,
+                 metrics: LiveFigures | None = None) -> None:
         scenario = self.scenario = loaded.scenario
         self.loaded, self.folder, self.security = loaded, folder, security
         self.topics = protocol.Topics(prefix=f"ppipe.{folder.run_id}")
@@ -116,10 +121,10 @@ class _Run:
         self.timeline = TimelineWriter(folder=folder, runners=self.runners, incidents=self.incidents,
                                        window_ns=scenario.scoring.window.ns,
                                        worker_pids=lambda: self.workers.pids if self.workers else [],
-                                       broker_pids=self.broker.pids)
+                                       broker_pids=self.broker.pids, metrics=metrics)
         self.summary = SummaryWriter(scenario, folder=folder, broker=self.broker, runners=self.runners,
                                      incidents=self.incidents, tracker=self.tracker,
-                                     lateness=self.lateness, timeline=self.timeline)
+                                     lateness=self.lateness, timeline=self.timeline, metrics=metrics)
         self.parts: RunParts | None = None
 
     # -- the run ------------------------------------------------------------

@@ -4,8 +4,9 @@ Owns :class:`SummaryWriter`: take each component's typed snapshot at one
 moment (the scorer's, the proctor's, the incident log's, the dispatch's, each
 runner's status with the hang watch's, the broker's, the harness's lateness),
 hand them to :func:`~ppipe_stream.results.builder.build_summary` and write the
-result; at the end of a complete run it first closes the scorer's last
-windows and judges the proctor's last replies. A partial summary is written
+result (and hand it to the live metrics when there are some: ``--metrics-port``);
+at the end of a complete run it first closes the scorer's last windows and
+judges the proctor's last replies. A partial summary is written
 every second while the run goes, so a crash leaves one. It computes no figure.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -28,6 +30,9 @@ from .parts import RunParts
 from .timeline import TimelineWriter
 from .tracker import RunTracker
 
+if TYPE_CHECKING:  # imported by the CLI only with --metrics-port
+    from ..view.prometheus import LiveFigures
+
 __all__ = ["SummaryWriter"]
 
 log = structlog.get_logger(__name__)
@@ -42,7 +47,7 @@ class SummaryWriter:
 
     def __init__(self, scenario: Scenario, *, folder: RunFolder, broker: RunBroker,
                  runners: Sequence[Runner], incidents: IncidentLog, tracker: RunTracker,
-                 lateness: LoopLateness, timeline: TimelineWriter) -> None:
+                 lateness: LoopLateness, timeline: TimelineWriter, metrics: LiveFigures | None = None) -> None:
         self._scenario = scenario
         self._folder = folder
         self._broker = broker
@@ -51,6 +56,7 @@ class SummaryWriter:
         self._tracker = tracker
         self._lateness = lateness
         self._timeline = timeline
+        self._metrics = metrics
         self.parts: RunParts | None = None
         self.started_ns = time.time_ns()  # the run's clock once it starts
         self.error: str | None = None  # the first line of what ended the run, if it failed
@@ -90,6 +96,8 @@ class SummaryWriter:
                                 rules=self._scenario.validity)
         written = self._folder.write_summary(summary)
         assert isinstance(written, Summary)
+        if self._metrics is not None:  # before the report: the final figures are served while it draws
+            self._metrics.publish_summary(written)
         if complete or tracker.interrupted or self.error:
             self._write_report()
         return written

@@ -3,7 +3,9 @@
 Owns :class:`TimelineWriter`: each closed window's row gets the resources of
 its pipeline (its runner's), of the harness and of the broker, the broker's
 downtime in that window and the incidents seen in it, then goes to the run
-folder; the latency intervals go to the hlog files. It computes no figure of
+folder (and, as :class:`~ppipe_stream.results.model.TimelineRow`, to the live
+metrics when there are some: ``--metrics-port``); the latency intervals go to
+the hlog files. It computes no figure of
 the scorer's and decides nothing.
 """
 
@@ -11,14 +13,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from ..results.model import TimelineRow
 from ..runtime import Runner
 from ..scoring import Advance, HlogFiles
 from ..watch.broker_health import BrokerWatch
 from ..watch.incidents import IncidentLog
 from ..watch.resources import TreeSampler
 from .folder import RunFolder
+
+if TYPE_CHECKING:  # imported by the CLI only with --metrics-port
+    from ..view.prometheus import LiveFigures
 
 __all__ = ["TimelineWriter", "overlap_s"]
 
@@ -28,12 +36,13 @@ class TimelineWriter:
 
     def __init__(self, *, folder: RunFolder, runners: Sequence[Runner], incidents: IncidentLog,
                  window_ns: int, worker_pids: Callable[[], list[int]],
-                 broker_pids: Callable[[], list[int]]) -> None:
+                 broker_pids: Callable[[], list[int]], metrics: LiveFigures | None = None) -> None:
         self._folder = folder
         self._runners = runners
         self._incidents = incidents
         self._window_ns = window_ns
         self._worker_pids = worker_pids
+        self._metrics = metrics
         self._harness_use = TreeSampler(self._harness_pids, children=False)
         self._broker_use = TreeSampler(broker_pids)
         self.hlogs: HlogFiles | None = None  # set when the run's clock starts
@@ -66,6 +75,8 @@ class TimelineWriter:
                                          if watch is not None else None)
             row["broker_stalled_s"] = overlap_s(stalls, row["time_s"], window_ns / 1e9)
         self._folder.append_timeline(advance.timeline_rows)
+        if self._metrics is not None and advance.timeline_rows:
+            self._metrics.publish_windows(msgspec.convert(advance.timeline_rows, list[TimelineRow], strict=False))
         if self.hlogs is not None:
             self.hlogs.write(advance.hlog_intervals)
 
