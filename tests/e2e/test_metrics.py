@@ -16,17 +16,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import Load, Pipeline, Scenario, Scoring, ppipe, start_ppipe, summary_of
+from ppipe_stream.brokers import free_port
+from tests.helpers import (Load, Pipeline, Scenario, Scoring, ppipe, refused, start_ppipe,
+                           summary_of)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrape(port: int) -> Samples | None:
@@ -37,14 +34,6 @@ def scrape(port: int) -> Samples | None:
         return None
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def refused(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 def scrape_run(proc: subprocess.Popen[str], port: int, *, timeout: float = 240) -> list[Samples]:

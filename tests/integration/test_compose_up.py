@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from ppipe_stream.brokers import free_port
 from tests.conftest import compose_tool, require_infra
 
 pytestmark = [pytest.mark.kafka, pytest.mark.docker, pytest.mark.slow]
@@ -29,12 +29,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
 PROJECT_LABEL = "com.docker.compose.project"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ppipe(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -132,7 +126,7 @@ NO_THRESHOLDS = ("--set", "thresholds={}")
 
 
 def test_quickstart_runs_on_kafka_yml(project, tmp_path):
-    port = _free_port()
+    port = free_port()
     kafka = project("kafka.yml", PPIPE_KAFKA_PORT=str(port))
     kafka.compose("up", "-d")
     kafka.wait_healthy({"kafka"})
@@ -152,7 +146,7 @@ def test_quickstart_runs_on_kafka_yml(project, tmp_path):
 
 
 def test_cluster_broker_stopped_mid_run_loses_nothing(project, tmp_path):
-    ports = {n: _free_port() for n in (1, 2, 3)}
+    ports = {n: free_port() for n in (1, 2, 3)}
     cluster = project("kafka-cluster.yml", **{f"PPIPE_KAFKA_{n}_PORT": str(p) for n, p in ports.items()})
     cluster.compose("up", "-d")
     cluster.wait_healthy({"kafka-1", "kafka-2", "kafka-3"})
@@ -205,7 +199,7 @@ def test_harness_yml_runs_harness_and_pipeline_as_containers(project, docker_eng
     runs = tmp_path / "runs"
     runs.mkdir()
     image = f"ppipe-harness:test-{uuid.uuid4().hex[:10]}"
-    harness = project("harness.yml", PPIPE_KAFKA_PORT=str(_free_port()), PPIPE_RUNS_DIR=str(runs),
+    harness = project("harness.yml", PPIPE_KAFKA_PORT=str(free_port()), PPIPE_RUNS_DIR=str(runs),
                       PPIPE_HARNESS_IMAGE=image, PPIPE_RUN_ARGS="--set load.duration=6s")
     try:
         up = harness.compose("up", "--build", "--exit-code-from", "harness", timeout=600, check=False)

@@ -15,10 +15,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ppipe_stream.brokers import free_port
 from ppipe_stream.errors import UsageError
 from ppipe_stream.results.model import TimelineRow, to_summary
 from ppipe_stream.view.prometheus import METRICS, FiguresCollector, MetricsServer
 from ppipe_stream.watch.incidents import IncidentKind
+from tests.helpers import refused
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,28 +121,14 @@ def test_every_dashboard_expression_names_served_series():
     assert families == set(METRICS) - not_shown, set(METRICS) ^ families
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _refused(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
 def test_server_serves_then_frees_its_port():
-    port = _free_port()
+    port = free_port()
     server = MetricsServer.start(port)
     with server:
         server.publish_summary(to_summary(SUMMARY))
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert "ppipe_events_sent_total 1200.0" in text
-    assert _refused(port)
+    assert refused(port)
 
 
 def test_a_port_in_use_is_one_usage_line():
@@ -154,7 +142,7 @@ def test_a_port_in_use_is_one_usage_line():
 
 
 def test_linger_serves_the_final_figures_once_then_stops():
-    port = _free_port()
+    port = free_port()
     server = MetricsServer.start(port)
     server.publish_summary(to_summary(SUMMARY))
     final = to_summary({**SUMMARY, "outcome": "complete", "dispatch": {"events_sent": 1300}})
@@ -176,4 +164,4 @@ def test_linger_serves_the_final_figures_once_then_stops():
     assert server.collector.served_after_end.is_set()
     assert "ppipe_events_sent_total 1300.0" in last[-1]
     assert 'ppipe_run_outcome{outcome="complete"} 1.0' in last[-1]
-    assert _refused(port)
+    assert refused(port)
