@@ -24,7 +24,7 @@ from .java import find_java
 from .process import BrokerKind, RunningBroker, free_port, launch
 
 __all__ = ["KAFKA_VERSION", "ensure_kafka_jars", "format_storage", "kafka_jvm", "new_cluster_id",
-           "kafka_jars_cached", "server_properties", "start_kafka", "tool_jvm"]
+           "kafka_jars_cached", "plaintext_listener", "server_properties", "start_kafka", "tool_jvm"]
 
 KAFKA_VERSION = "4.1.1"
 _LOG4J = """\
@@ -61,14 +61,17 @@ def kafka_jars_cached(cache_dir: Path | None = None) -> bool:
 
 
 def server_properties(*, node_id: int, port: int, controller_port: int, log_dir: Path,
-                      voters: str | None = None, extra: dict[str, str] | None = None) -> str:
-    """A KRaft combined-mode configuration listening on 127.0.0.1 only."""
+                      voters: str | None = None, extra: dict[str, str] | None = None,
+                      host: str = "127.0.0.1") -> str:
+    """A KRaft combined-mode configuration whose clients' listener is on ``host``
+    only (127.0.0.1 unless a sandbox network's gateway) and whose controller
+    listener is on 127.0.0.1 always."""
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.voters": voters or f"{node_id}@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -89,12 +92,12 @@ def server_properties(*, node_id: int, port: int, controller_port: int, log_dir:
 def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
                 log_dir: Path | None = None, ready_timeout: float = 90,
                 extra_config: dict[str, str] | None = None,
-                cluster_id: str | None = None) -> RunningBroker:
-    """Start a single Apache Kafka node on 127.0.0.1; returns once it answers.
+                cluster_id: str | None = None, host: str = "127.0.0.1") -> RunningBroker:
+    """Start a single Apache Kafka node listening on ``host``; returns once it answers.
 
     ``data_dir`` (kept after stop) holds the config and the log dir; an already
-    formatted one is reused as it is. Without it a temporary dir is made and
-    removed on stop.
+    formatted one is reused as it is (same address, same data). Without it a
+    temporary dir is made and removed on stop.
     """
     libs = ensure_kafka_jars()
     cleanup: list[Path] = []
@@ -105,18 +108,28 @@ def start_kafka(*, port: int | None = None, data_dir: Path | None = None,
     config = data_dir / "server.properties"
     kraft_dir = data_dir / "kraft-logs"
     if config.exists() and (kraft_dir / "meta.properties").exists() and port is None:
-        text = config.read_text()  # a restart: same ports, same data
-        port = int(text.split("PLAINTEXT://127.0.0.1:", 1)[1].split(",", 1)[0])
+        host, port = plaintext_listener(config.read_text())  # a restart: same address, same data
     else:
         port = port or free_port()
         config.write_text(server_properties(node_id=1, port=port, controller_port=free_port(),
-                                            log_dir=kraft_dir, extra=extra_config))
+                                            log_dir=kraft_dir, extra=extra_config, host=host))
     log_path = (log_dir or data_dir) / "broker-kafka.log"
     jvm = kafka_jvm(libs)
     if not (kraft_dir / "meta.properties").exists():
         format_storage(jvm, config, cluster_id or new_cluster_id())
     return launch(BrokerKind.KAFKA, [*jvm, "kafka.Kafka", str(config)], port=port,
-                  log_path=log_path, ready_timeout=ready_timeout, cleanup=cleanup)
+                  log_path=log_path, ready_timeout=ready_timeout, cleanup=cleanup, host=host)
+
+
+def plaintext_listener(config: str) -> tuple[str, int]:
+    """The host and port of a ``server.properties``' PLAINTEXT listener."""
+    for line in config.splitlines():
+        if line.startswith("listeners="):
+            for listener in line.removeprefix("listeners=").split(","):
+                if listener.startswith("PLAINTEXT://"):
+                    host, _, port = listener.removeprefix("PLAINTEXT://").rpartition(":")
+                    return host, int(port)
+    raise BrokerError("the broker's server.properties has no PLAINTEXT listener")
 
 
 def kafka_jvm(libs: Path, *, heap: str = "768m") -> list[str]:

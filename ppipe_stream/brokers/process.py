@@ -88,6 +88,10 @@ class RunningBroker:
         return self.process.pid
 
     @property
+    def host(self) -> str:
+        return self.bootstrap.split(",")[0].rsplit(":", 1)[0]
+
+    @property
     def port(self) -> int:
         return int(self.bootstrap.split(",")[0].rsplit(":", 1)[1])
 
@@ -124,20 +128,20 @@ class RunningBroker:
 
 
 def spawn(kind: BrokerKind, command: list[str], *, port: int, log_path: Path,
-          cleanup: list[Path] | None = None) -> RunningBroker:
+          cleanup: list[Path] | None = None, host: str = "127.0.0.1") -> RunningBroker:
     """Start ``command`` (its output to ``log_path``) in its own process group and
     return at once, without waiting for readiness (a cluster's nodes must all be
-    started before any of them answers)."""
+    started before any of them answers). ``host``: the address it listens on."""
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    return RunningBroker(kind, f"127.0.0.1:{port}", process, log_path, cleanup=cleanup)
+    return RunningBroker(kind, f"{host}:{port}", process, log_path, cleanup=cleanup)
 
 
 def wait_ready(broker: RunningBroker, timeout: float) -> None:
-    """Block until ``broker`` answers on its port; on failure it is stopped."""
+    """Block until ``broker`` answers on its address; on failure it is stopped."""
     try:
-        wait_for_kafka_api("127.0.0.1", broker.port, timeout=timeout, process=broker.process,
+        wait_for_kafka_api(broker.host, broker.port, timeout=timeout, process=broker.process,
                            log_path=broker.log_path)
     except BaseException:
         broker.stop()
@@ -145,9 +149,10 @@ def wait_ready(broker: RunningBroker, timeout: float) -> None:
 
 
 def launch(kind: BrokerKind, command: list[str], *, port: int, log_path: Path,
-           ready_timeout: float, cleanup: list[Path] | None = None) -> RunningBroker:
+           ready_timeout: float, cleanup: list[Path] | None = None,
+           host: str = "127.0.0.1") -> RunningBroker:
     """Start ``command`` (its output to ``log_path``) and return once the Kafka API
-    answers on 127.0.0.1:``port``; on failure nothing is left running."""
-    broker = spawn(kind, command, port=port, log_path=log_path, cleanup=cleanup)
+    answers on ``host``:``port``; on failure nothing is left running."""
+    broker = spawn(kind, command, port=port, log_path=log_path, cleanup=cleanup, host=host)
     wait_ready(broker, ready_timeout)
     return broker

@@ -28,9 +28,10 @@ class RestartableKafka:
 
     kind = BrokerKind.KAFKA
 
-    def __init__(self, *, log_dir: Path | None = None) -> None:
+    def __init__(self, *, log_dir: Path | None = None, host: str = "127.0.0.1") -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="ppipe-kafka-run-"))
         self._log_dir = log_dir
+        self.host = host  # where its clients' listener is: loopback, or a sandbox network's gateway
         self.node: RunningBroker | None = None
         self.bootstrap = ""
         self.restarts = 0
@@ -41,7 +42,7 @@ class RestartableKafka:
             return self
         again = self.node is not None
         self.node = start_kafka(data_dir=self.data_dir, log_dir=self._log_dir,
-                                extra_config=FAST_RECOVERY)
+                                extra_config=FAST_RECOVERY, host=self.host)
         self.bootstrap = self.node.bootstrap
         self.restarts += again
         return self

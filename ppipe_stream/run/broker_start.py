@@ -1,9 +1,10 @@
 """The run's broker: which kind the scenario asks for, starting it, and its topics.
 
 Owns :func:`broker_choice`, the one place the scenario's broker is decided
-(docker pipelines: a sandbox network with tansu in a container; ``bootstrap =
-"embedded"``: the run's own Apache Kafka with ``embedded = "kafka"``, else
-tansu; any other bootstrap: an existing cluster), :class:`RunBroker`, what
+(``bootstrap = "embedded"``: the run's own Apache Kafka with ``embedded =
+"kafka"``, else tansu; any other bootstrap: an existing cluster). Docker
+pipelines add a sandbox network: with tansu, the broker is a container on it;
+with Apache Kafka, the run's own node listens on the network's gateway. :class:`RunBroker`, what
 the run knows of its broker (kind, address, start-up time, the local process
 for the resource sampler and a hard stop), and :func:`start_broker`, which
 starts what the choice says, pushes its cleanup on the run's exit stack and
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ..brokers.restartable import RestartableKafka
     from ..runtime.sandbox import SandboxNetwork
 
-__all__ = ["BrokerChoice", "RunBroker", "broker_choice", "start_broker"]
+__all__ = ["BrokerChoice", "RunBroker", "broker_choice", "sandboxed", "start_broker"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +52,7 @@ Step = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]  # Progress
 class BrokerChoice(enum.Enum):
     """Which broker a run starts (or reaches)."""
 
-    SANDBOX = "sandbox"  # docker pipelines: tansu in a container on the run's sandbox network
+    SANDBOX = "sandbox"  # docker pipelines on tansu: tansu in a container on the run's sandbox network
     EMBEDDED_KAFKA = "embedded-kafka"  # the run's own restartable Apache Kafka
     EMBEDDED_TANSU = "embedded-tansu"  # the run's own tansu process
     CLUSTER = "cluster"  # an existing Kafka cluster at ``bootstrap``
@@ -64,14 +65,18 @@ class BrokerChoice(enum.Enum):
         return BrokerKind.KAFKA
 
 
+def sandboxed(scenario: Scenario) -> bool:
+    """Whether the run has docker pipelines, and so a sandbox network."""
+    return any(isinstance(p, DockerPipeline) for p in scenario.pipelines)
+
+
 def broker_choice(scenario: Scenario) -> BrokerChoice:
     """The broker the run will use, from the scenario alone (named even if the run fails first)."""
-    if any(isinstance(p, DockerPipeline) for p in scenario.pipelines):
-        return BrokerChoice.SANDBOX
-    if scenario.kafka.bootstrap == "embedded":
-        return (BrokerChoice.EMBEDDED_KAFKA if scenario.kafka.embedded == "kafka"
-                else BrokerChoice.EMBEDDED_TANSU)
-    return BrokerChoice.CLUSTER
+    if scenario.kafka.bootstrap != "embedded":
+        return BrokerChoice.CLUSTER
+    if scenario.kafka.embedded == "kafka":
+        return BrokerChoice.EMBEDDED_KAFKA
+    return BrokerChoice.SANDBOX if sandboxed(scenario) else BrokerChoice.EMBEDDED_TANSU
 
 
 class RunBroker:
@@ -128,18 +133,30 @@ async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Sc
         return result
 
     choice = broker.choice
+    if sandboxed(scenario):
+        await _create_sandbox(broker, stack, scenario=scenario, folder=folder, shield=shield,
+                              step=step)
     if choice is BrokerChoice.SANDBOX:
-        await _start_sandbox(broker, stack, scenario=scenario, folder=folder, shield=shield,
-                             step=step, timed=timed)
+        sandbox = broker.sandbox
+        assert sandbox is not None
+        await timed("starting the sandbox's broker (tansu)",
+                    lambda: anyio.to_thread.run_sync(sandbox.start_tansu))
+        broker.bootstrap = sandbox.bootstrap
     elif choice is BrokerChoice.EMBEDDED_KAFKA:
         from ..brokers.kafka import kafka_jars_cached
         from ..brokers.restartable import RestartableKafka
 
-        kafka = broker.kafka = RestartableKafka(log_dir=folder.path)
+        # with a sandbox, the node listens on its gateway: the one address on
+        # the host its containers may reach (and the harness reaches too)
+        host = broker.sandbox.gateway if broker.sandbox is not None else "127.0.0.1"
+        kafka = broker.kafka = RestartableKafka(log_dir=folder.path, host=host)
         stack.push_async_callback(shield.in_thread, kafka.close, 30.0)
         first = "" if kafka_jars_cached() else "; fetching its jars first, once per machine"
         await timed(f"starting the embedded broker (Apache Kafka{first})",
                     lambda: anyio.to_thread.run_sync(kafka.start))
+        if broker.sandbox is not None:
+            assert kafka.node is not None
+            await anyio.to_thread.run_sync(broker.sandbox.open_to_host, kafka.node.port)
         broker.bootstrap = kafka.bootstrap
     elif choice is BrokerChoice.EMBEDDED_TANSU:
         tansu = await timed("starting the embedded broker (tansu)", lambda: anyio.to_thread.run_sync(
@@ -158,11 +175,11 @@ async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Sc
     broker.started = True
 
 
-async def _start_sandbox(broker: RunBroker, stack: AsyncExitStack, *, scenario: Scenario,
-                         folder: RunFolder, shield: Shield, step: Step,
-                         timed: Callable[[str, Callable[[], Awaitable[None]]], Awaitable[None]]) -> None:
-    """Docker pipelines live on an internal network whose only other member is
-    the run's broker (tansu in a container); the harness reaches it from the host."""
+async def _create_sandbox(broker: RunBroker, stack: AsyncExitStack, *, scenario: Scenario,
+                          folder: RunFolder, shield: Shield, step: Step) -> None:
+    """Docker pipelines live on an internal network whose only peer is the run's
+    broker (a container on it, or the host's own node on its gateway); the
+    harness reaches it from the host."""
     from ..runtime.docker import docker_client
     from ..runtime.images import ensure_sdk_image
     from ..runtime.sandbox import SandboxNetwork
@@ -179,7 +196,5 @@ async def _start_sandbox(broker: RunBroker, stack: AsyncExitStack, *, scenario: 
     sandbox = SandboxNetwork(client, folder.run_id)
     # even after a second Ctrl+C: a network or firewall rule left behind outlives the run
     stack.push_async_callback(shield.in_thread, sandbox.remove, 15.0, 15.0)
-    await timed("starting the sandbox network and its broker (tansu)",
-                lambda: anyio.to_thread.run_sync(sandbox.create))
+    await step("starting the sandbox network", lambda: anyio.to_thread.run_sync(sandbox.create_network))
     broker.docker, broker.sandbox = client, sandbox
-    broker.bootstrap = sandbox.bootstrap

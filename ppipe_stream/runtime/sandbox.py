@@ -1,9 +1,12 @@
 """The sandbox network of a run: where untrusted pipeline containers live.
 
-Owns one Docker network per run (``internal``: no route out), a broker
-container on it (tansu, a single static binary imported as an image), and the
-host firewall rule that drops new connections from that network to the host
-itself, so the broker is the only peer a pipeline can reach. Everything it
+Owns one Docker network per run (``internal``: no route out), its broker's
+place on it, and the host firewall rules. The broker is either a container on
+the network (tansu, a single static binary imported as an image:
+``embedded = "tansu"``) or the run's own Apache Kafka on the host, listening on
+the network's gateway address (``embedded = "kafka"``). The firewall drops new
+connections from the network to the host itself, except, for a broker on the
+host, to that one listener: the broker is the only peer a pipeline can reach. Everything it
 creates carries the label ``ppipe.run=<run id>`` so ``ppipe clean`` finds
 leftovers. It does not start pipelines (``docker.py`` does).
 
@@ -81,14 +84,28 @@ class SandboxNetwork:
         self.network: Any = None  # the SDK's Network, once created
         self.broker: Any = None  # the SDK's Container, once created
         self.broker_ip: str | None = None
+        self.broker_port = BROKER_PORT
+        self.subnet: ipaddress.IPv4Network | None = None
         self._firewall: list[list[str]] = []
 
     @property
     def bootstrap(self) -> str:
         assert self.broker_ip is not None
-        return f"{self.broker_ip}:{BROKER_PORT}"
+        return f"{self.broker_ip}:{self.broker_port}"
+
+    @property
+    def gateway(self) -> str:
+        """The host's own address on the network (where a broker on the host listens)."""
+        assert self.subnet is not None
+        return str(self.subnet.network_address + 1)
 
     def create(self, *, ready_timeout: float = 30.0) -> None:
+        """The network with tansu in a container on it (``embedded = "tansu"``)."""
+        self.create_network()
+        self.start_tansu(ready_timeout=ready_timeout)
+
+    def create_network(self) -> None:
+        """The internal network, with the host closed to it."""
         import docker.types
 
         labels = {LABEL_RUN: self.run_id, LABEL_ROLE: "network"}
@@ -99,16 +116,22 @@ class SandboxNetwork:
                                              labels=labels, options=options)
         probe.reload()
         subnet = ipaddress.ip_network(probe.attrs["IPAM"]["Config"][0]["Subnet"])
+        assert isinstance(subnet, ipaddress.IPv4Network)
         probe.remove()
+        self.subnet = subnet
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
-            subnet=str(subnet), gateway=str(subnet.network_address + 1))])
+            subnet=str(subnet), gateway=self.gateway)])
         self.network = self._client.networks.create(
             self.name, driver="bridge", internal=True, labels=labels, options=options, ipam=ipam)
         self._close_host()
+
+    def start_tansu(self, *, ready_timeout: float = 30.0) -> None:
+        """tansu in a container on the network, as the run's broker."""
+        assert self.subnet is not None, "create_network() first"
         image = ensure_tansu_image(self._client)
         # The broker must advertise an address both the host and the pipelines
         # reach: its own address on this network, fixed before it starts.
-        self.broker_ip = str(subnet.network_address + 2)
+        self.broker_ip = str(self.subnet.network_address + 2)
         endpoint = self._client.api.create_endpoint_config(ipv4_address=self.broker_ip)
         networking = self._client.api.create_networking_config({self.name: endpoint})
         container = self._client.api.create_container(
@@ -149,14 +172,26 @@ class SandboxNetwork:
                            "install it (apt-get install iptables)")
         rule = ["INPUT", "-i", self.bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
         for binary in ("iptables", "ip6tables"):
-            if shutil.which(binary) is None:
-                continue
-            result = subprocess.run([binary, "-I", *rule], capture_output=True, text=True)
-            if result.returncode != 0:
-                if binary == "ip6tables":
-                    continue
-                raise RunError(f"cannot add the sandbox firewall rule: {result.stderr.strip()}")
-            self._firewall.append([binary, *rule])
+            if shutil.which(binary) is not None:
+                self._insert_rule(binary, rule, required=binary == "iptables")
+
+    def open_to_host(self, port: int) -> None:
+        """Let the pipelines open connections to the gateway's ``port`` and nothing
+        else on the host: the run's own broker listens there. The rule goes above
+        the drop of :meth:`_close_host`."""
+        rule = ["INPUT", "-i", self.bridge, "-p", "tcp", "-d", self.gateway, "--dport", str(port),
+                "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT"]
+        self._insert_rule("iptables", rule, required=True)
+        self.broker_ip, self.broker_port = self.gateway, port
+
+    def _insert_rule(self, binary: str, rule: list[str], *, required: bool) -> None:
+        """Insert ``rule`` at the top of its chain, to be deleted by :meth:`remove`."""
+        result = subprocess.run([binary, "-I", *rule], capture_output=True, text=True)
+        if result.returncode != 0:
+            if not required:
+                return
+            raise RunError(f"cannot add the sandbox firewall rule: {result.stderr.strip()}")
+        self._firewall.append([binary, *rule])
 
     def remove(self, timeout: float = 10.0) -> None:
         """Remove the broker, the network and the firewall rules; idempotent.

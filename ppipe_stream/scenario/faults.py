@@ -164,8 +164,5 @@ def check_faults(faults: list[Any], pipelines: list[Any], kafka: Any, *, workers
                 raise ValueError(f"{where}: broker faults need a broker the run owns and can "
                                  "restart with its data: set [kafka] bootstrap = \"embedded\" "
                                  "and embedded = \"kafka\"")
-            if any(p.runtime == "docker" for p in pipelines):
-                raise ValueError(f"{where}: broker faults are not available with docker "
-                                 "pipelines (their sandbox broker is tansu, which keeps no data)")
             if fault.node != 0:
                 raise ValueError(f"{where}: the embedded broker has one node (node = 0)")

@@ -61,7 +61,8 @@ def test_a_pipeline_that_exits_before_it_is_ready(tmp_path):
 @pytest.mark.docker
 def test_no_docker_engine(tmp_path):
     """A docker pipeline with no engine: failed, and the broker named is the one it
-    would have used (tansu in the sandbox), marked as never started."""
+    would have used (the embedded default, Apache Kafka on the sandbox's gateway),
+    marked as never started."""
     path = write(tmp_path, Pipeline(name="boxed", runtime="docker", image="ppipe/nothing:local"))
     out = tmp_path / "runs" / "nodocker"
     result = ppipe("run", str(path), "--plain", "--out", str(out), cwd=tmp_path, timeout=120,
@@ -69,7 +70,7 @@ def test_no_docker_engine(tmp_path):
     assert result.returncode in (1, 2), result.stderr
     assert "Traceback" not in result.stderr
     summary = check_failed_folder(tmp_path, out, "Docker")
-    assert summary["broker"]["kind"] == "embedded-tansu" and summary["broker"]["started"] is False
+    assert summary["broker"]["kind"] == "kafka" and summary["broker"]["started"] is False
 
 
 def test_ctrl_c_shows_thresholds_not_judged(tmp_path):

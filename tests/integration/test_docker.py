@@ -14,19 +14,33 @@ import pytest
 
 from ppipe_stream.run.orchestration import run_scenario
 from ppipe_stream.scenario import LoadedScenario
-from tests.helpers import (ROOT, Fault, Labels, Load, Pipeline, Scenario, Scoring, ppipe,
-                           start_ppipe, summary_of, wait_for_events)
+from tests.conftest import answer_dataset
+from tests.helpers import (ROOT, Dataset, Fault, Kafka, Labels, Load, Pipeline, Scenario, Scoring,
+                           ppipe, start_ppipe, summary_of, wait_for_events)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
+# the run's own broker with docker pipelines: tansu in a container on the sandbox
+# network, or Apache Kafka on the host listening on the network's gateway
+KINDS = {"tansu": "embedded-tansu", "kafka": "kafka"}
+
 
 def scenario(tmp_path: Path, pipeline: Pipeline, *, count: int = 300, rate: int = 100,
-             faults: list[Fault] | None = None) -> LoadedScenario:
+             faults: list[Fault] | None = None, embedded: str | None = None) -> LoadedScenario:
     """Iris to one docker pipeline; its ``build`` is relative to scenarios/."""
     return Scenario(name="docker-test", seed=1, load=Load(rate=rate, count=count, drain="5s"),
                     labels=Labels(delay="500ms"), pipelines=[pipeline],
-                    scoring=Scoring(deadline="2s"),
+                    scoring=Scoring(deadline="2s"), kafka=Kafka(embedded=embedded),
                     faults=faults).loaded(tmp_path, filename="s.toml", base_dir=ROOT / "scenarios")
+
+
+def run_file(tmp_path: Path, path: Path, *, timeout: float = 400) -> dict:
+    """``ppipe run path`` as a user runs it; its summary (a traceback fails the test)."""
+    result = ppipe("run", str(path), "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path,
+                   timeout=timeout)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode in (0, 3), result.stdout[-3000:] + result.stderr[-3000:]
+    return summary_of(tmp_path / "run")
 
 
 def leftovers(client, run_id: str) -> list[str]:
@@ -70,17 +84,23 @@ class HostListener:
 
 
 @pytest.mark.asyncio
-async def test_hostile_pipeline_is_contained(docker_engine, tmp_path):
+@pytest.mark.parametrize("embedded", list(KINDS))
+async def test_hostile_pipeline_is_contained(docker_engine, tmp_path, embedded):
+    """On each broker kind: the host's other ports (on the gateway, the default
+    bridge and loopback) stay shut; only the broker's listener is reachable."""
     listener = HostListener()
     try:
         loaded = scenario(tmp_path, Pipeline(
             name="hostile", runtime="docker", build="../examples/hostile", pids=64, memory="256m",
             cpus=0.5, env={"PPIPE_HOSTILE": "probe", "PPIPE_HOSTILE_PORT": f"{listener.port}",
-                           "PPIPE_HOSTILE_TARGETS": f"172.17.0.1:{listener.port}"}), count=100)
+                           "PPIPE_HOSTILE_TARGETS": f"172.17.0.1:{listener.port},"
+                                                    f"127.0.0.1:{listener.port}"}),
+            count=100, embedded=embedded)
         outcome = await run_scenario(loaded, out=tmp_path / "run")
     finally:
         listener.close()
     assert outcome.complete
+    assert outcome.summary["broker"]["kind"] == KINDS[embedded]
     probes = [json.loads(line) for line in (tmp_path / "run" / "pipeline-hostile.log").read_text().splitlines()
               if line.startswith('{"probe"')]
     by_kind: dict[str, list[dict]] = {}
@@ -91,7 +111,7 @@ async def test_hostile_pipeline_is_contained(docker_engine, tmp_path):
     assert by_kind["scratch"][0]["blocked"] is False  # the tmpfs is there for scratch
     assert by_kind["capabilities"][0]["blocked"] and by_kind["no_new_privileges"][0]["blocked"]
     assert by_kind["docker_socket"][0]["blocked"]
-    assert len(by_kind["connect"]) == 3 and all(p["blocked"] for p in by_kind["connect"])
+    assert len(by_kind["connect"]) == 4 and all(p["blocked"] for p in by_kind["connect"]), by_kind["connect"]
     assert listener.accepted == 0
     quota, period = by_kind["cpu_limit"][0]["cpu_max"].split()
     assert int(quota) / int(period) == 0.5  # cpus = 0.5 is what the kernel enforces
@@ -139,6 +159,7 @@ def test_shipped_docker_scenarios_run_green(docker_engine, tmp_path, name):
     summary = summary_of(tmp_path / "run")
     assert summary["complete"] and summary["passed"]
     assert len(summary["pipelines"]) == (1 if name == "docker-quickstart" else 4)
+    assert summary["broker"]["kind"] == "kafka"  # the embedded default, docker pipelines or not
     for figures in summary["pipelines"].values():
         assert figures["status"]["missing"] == 0 and figures["container"]["exit_code"] is None
     assert leftovers(docker_engine, summary["run_id"]) == []
@@ -268,4 +289,47 @@ def test_interrupt_leaves_no_container_network_or_broker(docker_engine, tmp_path
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     summary = summary_of(tmp_path / "run")
     assert summary["complete"] is False and summary["dispatch"]["events_sent"] > 50
+    assert leftovers(docker_engine, summary["run_id"]) == []
+
+
+@pytest.mark.parametrize("embedded", list(KINDS))
+def test_faulty_container_every_count_exact(docker_engine, tmp_path, embedded):
+    """The faulty example in a container, on each broker kind the run owns: every
+    count is known from its rules (as for the process pipeline in test_run.py)."""
+    answer_dataset(tmp_path / "answers.csv", 200)
+    faulty = Pipeline(name="faulty", runtime="docker", build=str(ROOT / "examples" / "echo"),
+                      command=["python3", "-m", "ppipe_stream.examples.faulty"])
+    path = Scenario(name="faulty-docker", seed=1, dataset=Dataset(path="answers.csv", target="label"),
+                    load=Load(rate=100, count=200, drain="4s"), labels=Labels(delay="never"),
+                    pipelines=[faulty], scoring=Scoring(task="classification", deadline="500ms"),
+                    kafka=Kafka(embedded=embedded, partitions=2)).write(tmp_path)
+    summary = run_file(tmp_path, path)
+    assert summary["complete"] and summary["broker"]["kind"] == KINDS[embedded]
+    assert summary["dispatch"]["events_sent"] == 200
+    assert summary["pipelines"]["faulty"]["status"] == {
+        "correct": 140, "incorrect": 20, "deadline_exceeded": 20, "missing": 20,
+        "syntax_error": 40, "duplicate": 20, "unknown": 20,
+    }
+    assert leftovers(docker_engine, summary["run_id"]) == []
+
+
+def test_broker_faults_with_a_docker_pipeline(docker_engine, tmp_path):
+    """broker_restart and broker_stop on the run's own Apache Kafka while a container
+    pipeline consumes from it: both outages reported, every event answered."""
+    echo = Pipeline(name="echo", runtime="docker", build=str(ROOT / "examples" / "echo"))
+    path = Scenario(name="docker-broker-faults", seed=5,
+                    load=Load(rate=100, duration="14s", drain="15s"), labels=Labels(delay="never"),
+                    pipelines=[echo], scoring=Scoring(task="classification", deadline="30s"),
+                    kafka=Kafka(embedded="kafka", partitions=2),
+                    faults=[Fault(at="2s", action="broker_restart"),
+                            Fault(at="7s", action="broker_stop", duration="2s")]).write(tmp_path)
+    summary = run_file(tmp_path, path)
+    assert summary["complete"], summary.get("error")
+    assert summary["broker"]["kind"] == "kafka"
+    outages = summary["broker"]["outages"]
+    assert len(outages) == 2 and all(o["ended"] for o in outages), outages
+    assert [f["action"] for f in summary["faults"]] == ["broker_restart", "broker_stop"]
+    figures = summary["pipelines"]["echo"]
+    assert figures["status"]["missing"] == 0, figures["status"]
+    assert figures["predictions"] == summary["dispatch"]["events_sent"]
     assert leftovers(docker_engine, summary["run_id"]) == []

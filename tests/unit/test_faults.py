@@ -150,3 +150,14 @@ def test_the_shipped_faults_scenario_is_valid():
     loaded = load_scenario(ROOT / "scenarios" / "faults.toml", extra_checks=scenario_checks)
     assert [f.action for f in loaded.scenario.faults] == ["pause", "corrupt", "kill"]
     assert loaded.scenario.pipelines[0].restart == "on-failure"
+
+
+def test_broker_faults_with_docker_pipelines_on_the_embedded_kafka():
+    """A docker pipeline's broker is the run's own Kafka (on the sandbox's gateway):
+    broker faults are allowed with it; with tansu they are refused as before."""
+    docker = ('[[pipelines]]\nname = "boxed"\nruntime = "docker"\nimage = "ppipe/x:local"\n'
+              '[[faults]]\nat = "2s"\naction = "broker_restart"\n')
+    loaded = load(docker)
+    assert [p.runtime for p in loaded.scenario.pipelines] == ["process", "docker"]
+    message = error_of(docker, replace=("[kafka]", '[kafka]\nembedded = "tansu"'))
+    assert "faults[0] (broker_restart)" in message and "embedded = " in message
