@@ -1,8 +1,9 @@
-"""A throwaway secure Apache Kafka: one KRaft node with secured listeners only, on loopback.
+"""A throwaway secure Apache Kafka: one KRaft node with secured listeners only, on
+loopback (or on another address of the host, for docker pipelines to reach).
 
 Owns what a test (or a user trying the security settings) needs to talk to a
 cluster that refuses plaintext: a fresh certificate authority, a broker
-certificate for 127.0.0.1/localhost and a client certificate, made with
+certificate for 127.0.0.1/localhost (and the listening address) and a client certificate, made with
 ``openssl`` (PEM keystores, which Kafka reads as ``ssl.keystore.type=PEM``);
 three listeners: ``SASL_SSL`` (the bootstrap), ``SASL_PLAINTEXT`` and ``SSL``
 requiring a client certificate (mTLS); PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
@@ -48,8 +49,8 @@ class SecureKafka(RunningBroker):
         self.client_cert = ca_file.with_name("client.crt")
         self.client_key = ca_file.with_name("client.key")
         self.users = dict(users)
-        self.sasl_plaintext_bootstrap = f"127.0.0.1:{sasl_plaintext_port}"
-        self.mtls_bootstrap = f"127.0.0.1:{mtls_port}"
+        self.sasl_plaintext_bootstrap = f"{self.host}:{sasl_plaintext_port}"
+        self.mtls_bootstrap = f"{self.host}:{mtls_port}"
 
     def __repr__(self) -> str:  # never the passwords
         return f"SecureKafka({self.bootstrap}, users={sorted(self.users)}, pid={self.pid})"
@@ -62,10 +63,10 @@ def _openssl(openssl: str, *args: str, cwd: Path) -> None:
                           log_tail=result.stderr[-2000:])
 
 
-def make_certificates(folder: Path) -> tuple[Path, Path]:
+def make_certificates(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     """A new CA (``ca.pem``), a broker keystore (``broker.pem``: unencrypted
-    PKCS#8 key + certificate for IP 127.0.0.1 and DNS localhost) and a client
-    certificate (``client.crt``, ``client.key``) in ``folder``."""
+    PKCS#8 key + certificate for IP 127.0.0.1, IP ``host`` and DNS localhost) and
+    a client certificate (``client.crt``, ``client.key``) in ``folder``."""
     openssl = shutil.which("openssl")
     if openssl is None:
         raise BrokerError("a TLS broker needs `openssl`, which is not installed: apt-get install openssl")
@@ -74,7 +75,8 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
              "-out", "ca.pem", "-days", "7", "-subj", "/CN=ppipe throwaway test CA", cwd=folder)
     _openssl(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key",
              "-out", "broker.csr", "-subj", "/CN=localhost", cwd=folder)
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    addresses = ",".join(f"IP:{ip}" for ip in dict.fromkeys(["127.0.0.1", host]))
+    (folder / "san.ext").write_text(f"subjectAltName={addresses},DNS:localhost\n")
     _openssl(openssl, "x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
              "-CAcreateserial", "-out", "broker.crt", "-days", "7", "-extfile", "san.ext", cwd=folder)
     _openssl(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key",
@@ -95,11 +97,12 @@ def _jaas_plain(users: Mapping[str, str], broker_password: str) -> str:
 
 
 def secure_properties(*, ports: Mapping[str, int], controller: int, ca_file: Path, keystore: Path,
-                      users: Mapping[str, str], broker_password: str) -> dict[str, str]:
+                      users: Mapping[str, str], broker_password: str,
+                      host: str = "127.0.0.1") -> dict[str, str]:
     """The settings that replace server_properties' PLAINTEXT listener by secured ones:
-    ``ports`` maps the listeners SASL_SSL, SASL_PLAINTEXT and MTLS (SSL) to ports."""
+    ``ports`` maps the listeners SASL_SSL, SASL_PLAINTEXT and MTLS (SSL) to ports on ``host``."""
     scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-    listeners = ",".join(f"{name}://127.0.0.1:{port}" for name, port in ports.items())
+    listeners = ",".join(f"{name}://{host}:{port}" for name, port in ports.items())
     props = {
         "listeners": f"{listeners},CONTROLLER://127.0.0.1:{controller}",
         "advertised.listeners": listeners,
@@ -127,8 +130,8 @@ def secure_properties(*, ports: Mapping[str, int], controller: int, ca_file: Pat
 
 
 def wait_for_tls_kafka(port: int, ca_file: Path, *, timeout: float, process: subprocess.Popen,
-                       log_path: Path) -> None:
-    """Block until an ApiVersions request over TLS is answered on 127.0.0.1:port."""
+                       log_path: Path, host: str = "127.0.0.1") -> None:
+    """Block until an ApiVersions request over TLS is answered on host:port."""
     context = ssl.create_default_context(cafile=str(ca_file))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -136,8 +139,8 @@ def wait_for_tls_kafka(port: int, ca_file: Path, *, timeout: float, process: sub
             raise BrokerError(f"the secure broker exited with code {process.returncode} while starting",
                               log_tail=_tail(log_path))
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
-                with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            with socket.create_connection((host, port), timeout=1) as raw:
+                with context.wrap_socket(raw, server_hostname=host) as sock:
                     sock.settimeout(2)
                     sock.sendall(api_versions_request())
                     size = sock.recv(4)
@@ -146,7 +149,7 @@ def wait_for_tls_kafka(port: int, ca_file: Path, *, timeout: float, process: sub
         except (OSError, ssl.SSLError):
             pass
         time.sleep(0.2)
-    raise BrokerError(f"no secure broker answered on 127.0.0.1:{port} within {timeout:.0f} s",
+    raise BrokerError(f"no secure broker answered on {host}:{port} within {timeout:.0f} s",
                       log_tail=_tail(log_path))
 
 
@@ -157,20 +160,22 @@ def _tail(path: Path) -> str:
 
 
 def start_secure_kafka(users: Mapping[str, str], *, log_dir: Path | None = None,
-                       ready_timeout: float = 120) -> SecureKafka:
-    """Start a single SASL_SSL Kafka node on 127.0.0.1 where each of ``users``
-    (name -> password) may log in with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."""
+                       ready_timeout: float = 120, host: str = "127.0.0.1") -> SecureKafka:
+    """Start a single SASL_SSL Kafka node listening on ``host`` (127.0.0.1 unless
+    told) where each of ``users`` (name -> password) may log in with PLAIN,
+    SCRAM-SHA-256 or SCRAM-SHA-512."""
     import secrets
 
     libs = ensure_kafka_jars()
     data_dir = Path(tempfile.mkdtemp(prefix="ppipe-kafka-secure-"))
     try:
-        ca_file, keystore = make_certificates(data_dir / "tls")
+        ca_file, keystore = make_certificates(data_dir / "tls", host)
         ports = {_LISTENER: free_port(), "SASL_PLAINTEXT": free_port(), "MTLS": free_port()}
         port, controller = ports[_LISTENER], free_port()
         broker_password = secrets.token_hex(16)
         extra = secure_properties(ports=ports, controller=controller, ca_file=ca_file,
-                                  keystore=keystore, users=users, broker_password=broker_password)
+                                  keystore=keystore, users=users, broker_password=broker_password,
+                                  host=host)
         config = data_dir / "server.properties"
         config.write_text(server_properties(node_id=1, port=port, controller_port=controller,
                                             log_dir=data_dir / "kraft-logs", extra=extra))
@@ -186,11 +191,12 @@ def start_secure_kafka(users: Mapping[str, str], *, log_dir: Path | None = None,
     except BaseException:
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
-    broker = SecureKafka(BrokerKind.KAFKA, f"127.0.0.1:{port}", process, log_path,
+    broker = SecureKafka(BrokerKind.KAFKA, f"{host}:{port}", process, log_path,
                          cleanup=[data_dir], ca_file=ca_file, users=users,
                          sasl_plaintext_port=ports["SASL_PLAINTEXT"], mtls_port=ports["MTLS"])
     try:
-        wait_for_tls_kafka(port, ca_file, timeout=ready_timeout, process=process, log_path=log_path)
+        wait_for_tls_kafka(port, ca_file, timeout=ready_timeout, process=process, log_path=log_path,
+                           host=host)
     except BaseException:
         broker.stop()
         raise

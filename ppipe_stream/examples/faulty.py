@@ -25,6 +25,8 @@ import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ppipe_stream.security import ClientSecurity
+
 UNKNOWN_OFFSET = 1_000_000_000
 
 
@@ -58,13 +60,14 @@ async def serve() -> None:
     env = os.environ
     bootstrap = env["PPIPE_BOOTSTRAP"]
     out_topic = env["PPIPE_OUTPUT_TOPIC"]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+    secure = ClientSecurity.from_env(env).kafka_kwargs  # PPIPE_SECURITY_*: a cluster's login, if any
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, **secure())
     inputs = AIOKafkaConsumer(env["PPIPE_INPUT_TOPIC"], bootstrap_servers=bootstrap,
                               group_id=env["PPIPE_GROUP_ID"], auto_offset_reset="earliest",
                               fetch_max_wait_ms=5, session_timeout_ms=6000,
-                              heartbeat_interval_ms=500)
+                              heartbeat_interval_ms=500, **secure())
     control = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                               fetch_max_wait_ms=20)
+                               fetch_max_wait_ms=20, **secure())
     await producer.start()
     await inputs.start()
     await control.start()

@@ -39,6 +39,7 @@ from .folder import RunFolder
 
 if TYPE_CHECKING:
     from ..brokers.restartable import RestartableKafka
+    from ..runtime.egress import Egress
     from ..runtime.sandbox import SandboxNetwork
 
 __all__ = ["BrokerChoice", "RunBroker", "broker_choice", "sandboxed", "start_broker"]
@@ -93,6 +94,8 @@ class RunBroker:
         self.docker: Any = None  # the Docker client of a sandboxed run
         self.sandbox: SandboxNetwork | None = None
         self.base_image = ""  # the pipelines' image of a sandboxed run
+        self.egress: Egress | None = None  # a sandbox on a cluster: the brokers it may reach
+        self.hosts: dict[str, str] = {}  # the brokers' names, for the containers' /etc/hosts
 
     def node(self) -> RunningBroker | None:
         """The run's own local broker process (none for a container or a cluster)."""
@@ -135,7 +138,7 @@ async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Sc
     choice = broker.choice
     if sandboxed(scenario):
         await _create_sandbox(broker, stack, scenario=scenario, folder=folder, shield=shield,
-                              step=step)
+                              step=step, internal=choice is not BrokerChoice.CLUSTER)
     if choice is BrokerChoice.SANDBOX:
         sandbox = broker.sandbox
         assert sandbox is not None
@@ -172,21 +175,36 @@ async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Sc
     names += [(topics.output(p.name), kafka_spec.partitions) for p in scenario.pipelines]
     await create_topics(broker.bootstrap, names, replication_factor=kafka_spec.replication_factor,
                         security=security)
+    if choice is BrokerChoice.CLUSTER and broker.sandbox is not None:
+        await _open_to_cluster(broker, broker.sandbox, security)
     broker.started = True
 
 
+async def _open_to_cluster(broker: RunBroker, sandbox: SandboxNetwork, security: ClientSecurity) -> None:
+    """Let the containers reach the cluster's brokers (the bootstrap list and every
+    broker the metadata advertises), and nothing else."""
+    from ..runtime.egress import cluster_egress
+
+    egress = await cluster_egress(broker.bootstrap, security)
+    if not egress.addresses:
+        raise UsageError(f"[kafka] bootstrap: none of {broker.bootstrap} resolves to an IPv4 "
+                         "address a docker pipeline could be let through to")
+    await anyio.to_thread.run_sync(sandbox.allow, sorted(egress.addresses))
+    broker.egress, broker.hosts = egress, egress.hosts
+    log.info("sandbox.cluster", network=sandbox.name,
+             brokers=sorted(f"{a.ip}:{a.port}" for a in egress.addresses))
+
+
 async def _create_sandbox(broker: RunBroker, stack: AsyncExitStack, *, scenario: Scenario,
-                          folder: RunFolder, shield: Shield, step: Step) -> None:
-    """Docker pipelines live on an internal network whose only peer is the run's
-    broker (a container on it, or the host's own node on its gateway); the
-    harness reaches it from the host."""
+                          folder: RunFolder, shield: Shield, step: Step, internal: bool) -> None:
+    """Docker pipelines live on a network whose only peer is the broker: the run's
+    own (a container on an internal network, or the host's node on its gateway)
+    or a cluster's brokers (a network whose forwarding lets only them through);
+    the harness reaches it from the host."""
     from ..runtime.docker import docker_client
     from ..runtime.images import ensure_sdk_image
     from ..runtime.sandbox import SandboxNetwork
 
-    if scenario.kafka.bootstrap != "embedded":
-        raise UsageError("docker pipelines run on a sandbox network with the run's own "
-                         "broker: set [kafka] bootstrap = \"embedded\"")
     client = await anyio.to_thread.run_sync(docker_client, [p.name for p in scenario.pipelines
                                                             if isinstance(p, DockerPipeline)])
     log.info("image.ensure", hint="the first run on a machine builds the base image (a minute or two)")
@@ -196,5 +214,6 @@ async def _create_sandbox(broker: RunBroker, stack: AsyncExitStack, *, scenario:
     sandbox = SandboxNetwork(client, folder.run_id)
     # even after a second Ctrl+C: a network or firewall rule left behind outlives the run
     stack.push_async_callback(shield.in_thread, sandbox.remove, 15.0, 15.0)
-    await step("starting the sandbox network", lambda: anyio.to_thread.run_sync(sandbox.create_network))
+    await step("starting the sandbox network",
+               lambda: anyio.to_thread.run_sync(lambda: sandbox.create_network(internal=internal)))
     broker.docker, broker.sandbox = client, sandbox

@@ -39,9 +39,10 @@ def clean() -> dict[str, int]:
             removed["images"] += 1
     finally:
         client.close()
-    for binary in ("iptables", "ip6tables"):
+    for binary, chain in (("iptables", "INPUT"), ("iptables", "DOCKER-USER"),
+                          ("ip6tables", "INPUT"), ("ip6tables", "FORWARD")):
         try:
-            rules = subprocess.run([binary, "-S", "INPUT"], capture_output=True, text=True).stdout
+            rules = subprocess.run([binary, "-S", chain], capture_output=True, text=True).stdout
         except FileNotFoundError:
             continue
         for rule in rules.splitlines():

@@ -36,6 +36,7 @@ from ..runtime import Runner
 from ..scenario import LoadedScenario, dump_scenario
 from ..security import ClientSecurity, SecretMissing
 from ..view.live import Frame
+from ..runtime.egress import EgressWatch
 from ..watch.broker_health import BrokerWatch
 from ..watch.incidents import IncidentLog
 from ..watch.loop_lag import LoopLateness
@@ -209,6 +210,10 @@ class _Run:
             broker_watch = BrokerWatch(bootstrap, self.incidents, tls=self.security.tls,
                                        stall_after=float(scenario.validity.max_broker_response))
             await tg.start(broker_watch.run)
+            if self.broker.egress is not None and self.broker.sandbox is not None:
+                # a broker the cluster's metadata comes to advertise is let through too
+                tg.start_soon(EgressWatch(bootstrap, self.broker.sandbox, self.broker.egress.addresses,
+                                          security=self.security).run)
             await tg.start(reader.run)
             stack.push_async_callback(shield.call, reader.stop)
             await start_pipelines(self.runners, stack, loaded=self.loaded, folder=self.folder,

@@ -36,6 +36,7 @@ __all__ = ["READY_TIMEOUT_S", "Commands", "start_pipelines", "wait_ready"]
 log = structlog.get_logger(__name__)
 
 READY_TIMEOUT_S = 60.0
+TLS_DIR = "/run/ppipe/tls"  # where a docker pipeline finds the cluster's TLS files
 
 
 class Commands(Protocol):
@@ -60,22 +61,39 @@ async def start_pipelines(runners: list[Runner], stack: AsyncExitStack, *, loade
             # its environment is written to the run folder: the secret stays out
             log.warning("pipeline.external_secret", pipeline=spec.name,
                         hint="set PPIPE_SECURITY_SASL_PASSWORD yourself; it is not written out")
-        runner = _runner(spec, env, loaded=loaded, folder=folder, broker=broker)
+        files: dict[str, str] = {}
+        if isinstance(spec, DockerPipeline):
+            env, files = container_tls_files(env)
+        runner = _runner(spec, env, loaded=loaded, folder=folder, broker=broker, files=files)
         runner.incidents = incidents
         await step(f"starting pipeline {spec.name!r}", runner.start)
         runners.append(runner)
         stack.push_async_callback(shield.call, runner.stop)
 
 
+def container_tls_files(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A container's environment with the TLS files' paths its own, and the files to
+    mount read-only there (host path -> container path)."""
+    env, files = dict(env), {}
+    for key in ("SSL_CAFILE", "SSL_CERTFILE", "SSL_KEYFILE"):
+        name = f"PPIPE_SECURITY_{key}"
+        if env.get(name):
+            target = f"{TLS_DIR}/{key.removeprefix('SSL_').lower()}.pem"
+            files[env[name]] = target
+            env[name] = target
+    return env, files
+
+
 def _runner(spec: Pipeline, env: dict[str, str], *, loaded: LoadedScenario, folder: RunFolder,
-            broker: RunBroker) -> Runner:
+            broker: RunBroker, files: dict[str, str]) -> Runner:
     if isinstance(spec, DockerPipeline):
         from ..runtime.docker import DockerRunner
 
         assert broker.sandbox is not None
         return DockerRunner(spec, client=broker.docker, env=env, run_dir=folder.path,
                             base_dir=loaded.base_dir, run_id=folder.run_id,
-                            network=broker.sandbox.name, base_image=broker.base_image)
+                            network=broker.sandbox.name, base_image=broker.base_image,
+                            hosts=broker.hosts, files=files)
     if isinstance(spec, ExternalPipeline):
         return ExternalRunner(spec, env=env, run_dir=folder.path)
     return ProcessRunner(spec, env=env, run_dir=folder.path, base_dir=loaded.base_dir)

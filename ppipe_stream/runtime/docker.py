@@ -68,8 +68,11 @@ class DockerRunner:
     ready_timeout = 0.0  # the run's default readiness wait
 
     def __init__(self, spec: DockerPipeline, *, client: Any, env: dict[str, str], run_dir: Path,
-                 base_dir: Path, run_id: str, network: str, base_image: str) -> None:
+                 base_dir: Path, run_id: str, network: str, base_image: str,
+                 hosts: dict[str, str] | None = None, files: dict[str, str] | None = None) -> None:
         self.spec = spec
+        self._hosts = hosts or {}  # name -> address, in /etc/hosts (the sandbox lets no DNS out)
+        self._files = files or {}  # host path -> path in the container, mounted read-only
         self.name = spec.name
         self._client = client
         self._env = {**env, **spec.env}
@@ -121,6 +124,9 @@ class DockerRunner:
                     labels={LABEL_RUN: self._run_id, LABEL_ROLE: "pipeline", LABEL_PIPELINE: self.name},
                     network=self._network, user=SANDBOX_USER, read_only=True,
                     tmpfs={"/tmp": f"rw,nosuid,size={spec.tmpfs}"},
+                    extra_hosts=self._hosts or None,
+                    volumes={source: {"bind": target, "mode": "ro"}
+                             for source, target in self._files.items()} or None,
                     cap_drop=["ALL"], security_opt=["no-new-privileges"],
                     pids_limit=spec.pids, mem_limit=spec.memory, memswap_limit=spec.memory,
                     nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,

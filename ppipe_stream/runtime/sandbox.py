@@ -4,9 +4,13 @@ Owns one Docker network per run (``internal``: no route out), its broker's
 place on it, and the host firewall rules. The broker is either a container on
 the network (tansu, a single static binary imported as an image:
 ``embedded = "tansu"``) or the run's own Apache Kafka on the host, listening on
-the network's gateway address (``embedded = "kafka"``). The firewall drops new
-connections from the network to the host itself, except, for a broker on the
-host, to that one listener: the broker is the only peer a pipeline can reach. Everything it
+the network's gateway address (``embedded = "kafka"``), or an existing cluster
+(``bootstrap = "host:port,..."``). The firewall drops new connections from
+the network to the host itself, except, for a broker on the host, to that one
+listener: the broker is the only peer a pipeline can reach. A cluster's
+network is not internal (its brokers are elsewhere): there the engine's
+``DOCKER-USER`` chain drops everything the bridge forwards except to the
+cluster's broker addresses (:mod:`.egress` finds them). Everything it
 creates carries the label ``ppipe.run=<run id>`` so ``ppipe clean`` finds
 leftovers. It does not start pipelines (``docker.py`` does).
 
@@ -23,6 +27,7 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -86,6 +91,8 @@ class SandboxNetwork:
         self.broker_ip: str | None = None
         self.broker_port = BROKER_PORT
         self.subnet: ipaddress.IPv4Network | None = None
+        self.internal = True
+        self.allowed: set[tuple[str, int]] = set()  # (ip, port) a pipeline may connect to
         self._firewall: list[list[str]] = []
 
     @property
@@ -104,15 +111,20 @@ class SandboxNetwork:
         self.create_network()
         self.start_tansu(ready_timeout=ready_timeout)
 
-    def create_network(self) -> None:
-        """The internal network, with the host closed to it."""
+    def create_network(self, *, internal: bool = True) -> None:
+        """The network, with the host closed to it. ``internal=False`` (an existing
+        cluster's brokers are elsewhere): the bridge forwards nothing until
+        :meth:`allow` names where."""
         import docker.types
 
         labels = {LABEL_RUN: self.run_id, LABEL_ROLE: "network"}
         options = {"com.docker.network.bridge.name": self.bridge}
+        self.internal = internal
+        if not internal:
+            self._seal_forwarding()  # before the bridge exists: no packet goes out unchecked
         # Let Docker pick a free subnet, then pin it: a fixed broker address
         # needs a user-configured subnet.
-        probe = self._client.networks.create(self.name, driver="bridge", internal=True,
+        probe = self._client.networks.create(self.name, driver="bridge", internal=internal,
                                              labels=labels, options=options)
         probe.reload()
         subnet = ipaddress.ip_network(probe.attrs["IPAM"]["Config"][0]["Subnet"])
@@ -122,7 +134,7 @@ class SandboxNetwork:
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
             subnet=str(subnet), gateway=self.gateway)])
         self.network = self._client.networks.create(
-            self.name, driver="bridge", internal=True, labels=labels, options=options, ipam=ipam)
+            self.name, driver="bridge", internal=internal, labels=labels, options=options, ipam=ipam)
         self._close_host()
 
     def start_tansu(self, *, ready_timeout: float = 30.0) -> None:
@@ -167,9 +179,7 @@ class SandboxNetwork:
     def _close_host(self) -> None:
         """Drop NEW connections from the sandbox bridge to the host (replies to
         the harness's own connections still pass)."""
-        if shutil.which("iptables") is None:
-            raise RunError("iptables is needed to close the host to pipeline containers; "
-                           "install it (apt-get install iptables)")
+        self._require_iptables()
         rule = ["INPUT", "-i", self.bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
         for binary in ("iptables", "ip6tables"):
             if shutil.which(binary) is not None:
@@ -179,10 +189,40 @@ class SandboxNetwork:
         """Let the pipelines open connections to the gateway's ``port`` and nothing
         else on the host: the run's own broker listens there. The rule goes above
         the drop of :meth:`_close_host`."""
-        rule = ["INPUT", "-i", self.bridge, "-p", "tcp", "-d", self.gateway, "--dport", str(port),
-                "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT"]
-        self._insert_rule("iptables", rule, required=True)
+        self.allow([(self.gateway, port)])
         self.broker_ip, self.broker_port = self.gateway, port
+
+    def allow(self, addresses: Iterable[tuple[str, int]]) -> None:
+        """Let the pipelines open TCP connections to each ``(ip, port)``: a broker
+        elsewhere (forwarded: ``DOCKER-USER``) or on this host (``INPUT``)."""
+        for ip, port in addresses:
+            if (ip, port) in self.allowed:
+                continue
+            match = ["-i", self.bridge, "-p", "tcp", "-d", ip, "--dport", str(port)]
+            self._insert_rule("iptables", ["INPUT", *match, "-m", "conntrack", "--ctstate", "NEW",
+                                           "-j", "ACCEPT"], required=True)
+            if not self.internal:
+                self._insert_rule("iptables", ["DOCKER-USER", *match, "-j", "RETURN"], required=True)
+            self.allowed.add((ip, port))
+            log.info("sandbox.allowed", network=self.name, address=f"{ip}:{port}")
+
+    def _seal_forwarding(self) -> None:
+        """In ``DOCKER-USER`` (which the engine's FORWARD chain runs first): drop
+        what the bridge forwards, except replies and what :meth:`allow` adds
+        above; IPv6 is dropped whole."""
+        self._require_iptables()
+        self._insert_rule("iptables", ["DOCKER-USER", "-i", self.bridge, "-j", "DROP"], required=True)
+        self._insert_rule("iptables", ["DOCKER-USER", "-i", self.bridge, "-m", "conntrack",
+                                       "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"],
+                          required=True)
+        if shutil.which("ip6tables") is not None:
+            self._insert_rule("ip6tables", ["FORWARD", "-i", self.bridge, "-j", "DROP"], required=False)
+
+    @staticmethod
+    def _require_iptables() -> None:
+        if shutil.which("iptables") is None:
+            raise RunError("iptables is needed to close the host to pipeline containers; "
+                           "install it (apt-get install iptables)")
 
     def _insert_rule(self, binary: str, rule: list[str], *, required: bool) -> None:
         """Insert ``rule`` at the top of its chain, to be deleted by :meth:`remove`."""

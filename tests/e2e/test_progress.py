@@ -50,5 +50,6 @@ def test_pipeline_image_step_is_shown(tmp_path):
     text = local((ROOT / "scenarios" / "docker-quickstart.toml").read_text())
     stderr, summary = run_plain(tmp_path, text)
     assert "ppipe: preparing the pipelines' image (" in stderr, stderr
-    assert "ppipe: starting the sandbox network and its broker (tansu) (" in stderr, stderr
+    assert "ppipe: starting the sandbox network (" in stderr, stderr
+    assert "ppipe: starting the embedded broker (Apache Kafka" in stderr, stderr
     assert summary["broker"]["startup_s"] is not None
