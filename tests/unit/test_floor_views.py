@@ -5,11 +5,13 @@ shown under the pipelines and never ranked; without calibration nothing of it sh
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from rich.console import Console
 
+from ppipe_stream.report.charts import RunData
 from ppipe_stream.report.html import _floor
 from ppipe_stream.report.summary_md import summary_markdown
 from ppipe_stream.results.model import Summary, to_builtins
@@ -87,3 +89,10 @@ def test_the_report_floor_table_puts_the_floor_beside_every_pipeline() -> None:
     assert "fast" in rows[1] and "<td>2.5</td><td>6.375</td>" in rows[1]
     assert "slow" in rows[2] and "38.25" in rows[2]
     assert _floor(_summary(calibrated=False)) == []
+
+
+def test_the_latency_chart_draws_the_floor_as_lines(tmp_path: Path) -> None:
+    (tmp_path / "scenario.toml").write_text('[scoring]\ndeadline = "500ms"\ncalibrate = true\n')
+    assert RunData(tmp_path, _summary(), []).latency_lines() == [
+        ("deadline", 500.0), ("floor p50", 1.75), ("floor p99", 3.125)]
+    assert RunData(tmp_path, _summary(calibrated=False), []).latency_lines() == [("deadline", 500.0)]
