@@ -60,5 +60,7 @@ def test_a_calibrated_run_reports_its_floor_beside_the_pipeline(tmp_path: Path) 
     markdown = (folder / "summary.md").read_text()
     floor_row = next(line for line in markdown.splitlines() if "ppipe-floor" in line)
     assert "floor" in floor_row and f"{latency['p50']:.1f}" in floor_row
-    shown = result.stdout  # the summary table's floor row
-    assert "ppipe-floor" in shown
+    assert "ppipe-floor (floor)" in result.stdout  # the summary table's floor row
+    assert "floor ppipe-floor: answered" in result.stderr  # the plain live view names it
+    again = ppipe("validate", str(folder / "scenario.toml"), cwd=tmp_path)
+    assert again.returncode == 0 and "ppipe-floor" in again.stdout, again.output

@@ -10,6 +10,7 @@ import pytest
 from ppipe_stream.errors import ScenarioError
 from ppipe_stream.scenario import ProcessPipeline, dump_scenario, loads_scenario
 from ppipe_stream.scenario.calibration import FLOOR_PIPELINE, floor_name, with_floor, without_floor
+from ppipe_stream.scenario.overrides import Overrides
 from tests.helpers import Pipeline, Scenario, Scoring, example
 
 
@@ -59,3 +60,13 @@ def test_the_copy_in_a_run_folder_leaves_the_floor_out_and_loads_the_same(tmp_pa
     # the user's pipelines the same; the floor added again (its working folder is the copy's)
     assert without_floor(again.scenario) == without_floor(loaded.anchored())
     assert [p.name for p in again.scenario.pipelines] == ["model", FLOOR_PIPELINE]
+
+
+def test_set_scoring_calibrate_on_the_command_line_adds_the_floor(tmp_path: Path) -> None:
+    text = calibrated(calibrate=None).text()
+    loaded = loads_scenario(text, file="s.toml", base_dir=tmp_path,
+                            overrides=Overrides(["scoring.calibrate=true"], ["MINE=1"]))
+    model, floor = loaded.scenario.pipelines
+    assert floor.name == FLOOR_PIPELINE
+    assert isinstance(model, ProcessPipeline) and model.env == {"MINE": "1"}
+    assert isinstance(floor, ProcessPipeline) and floor.env == {}  # -e is for the user's pipelines
