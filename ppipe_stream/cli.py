@@ -414,12 +414,14 @@ def _write_ci_files_failed(args: argparse.Namespace, loaded: LoadedScenario | No
     if args.junit is None and args.summary_md is None:
         return
     from .report.ci import failed_summary
+    from .scenario.calibration import without_floor
 
     scenario = loaded.scenario if loaded is not None else None
     failed = failed_summary(scenario.name if scenario else args.scenario.stem,
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                             thresholds=scenario.thresholds if scenario else None,
-                            pipelines=[p.name for p in scenario.pipelines] if scenario else ())
+                            # the floor is no competitor: no threshold of the scenario is its
+                            pipelines=[p.name for p in without_floor(scenario).pipelines] if scenario else ())
     try:
         _write_ci_files(args, failed)
     except UsageError as unwritable:

@@ -182,6 +182,7 @@ class Scoring(_Section, frozen=True, kw_only=True):
     window: str | None = None
     tolerance: Tolerance | None = None
     abort_on_fail: bool | None = None
+    calibrate: bool | None = None
 
 
 class Validity(_Section, frozen=True, kw_only=True):

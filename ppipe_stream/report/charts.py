@@ -4,8 +4,8 @@ Owns drawing, from a run folder's ``timeline.csv``, ``summary.json`` (read as a
 :class:`~ppipe_stream.results.model.Summary`) and
 ``latency-*.hlog``: latency percentiles over time, throughput sent vs answered,
 the first metric over time (windows with too few answers left out), the
-latency split (broker-in / compute / broker-out), the deadline and latency
-thresholds as lines, the latency distribution (percentile spectrum), the
+latency split (broker-in / compute / broker-out), the deadline, latency
+thresholds and the run's floor (``calibrate = true``) as lines, the latency distribution (percentile spectrum), the
 status breakdown, and resource use when the timeline has it (each pipeline's,
 the harness's and the run's own broker's). With a second
 run, each chart overlays both. Reads files, writes PNGs; computes no figure.
@@ -108,7 +108,8 @@ class RunData:
             return {}
 
     def latency_lines(self) -> list[tuple[str, float]]:
-        """(label, ms) of the deadline and every latency threshold, for the charts."""
+        """(label, ms) of the deadline, every latency threshold and the run's floor (its
+        p50 and p99, ``[scoring] calibrate = true``), for the charts."""
         from ..scoring.thresholds import parse_threshold
         from ..units import parse_duration
 
@@ -128,6 +129,10 @@ class RunData:
                 continue
             if rule.figure.startswith("latency."):
                 lines.append((rule.text, rule.value))
+        floor = self.summary.floor
+        if floor is not None:
+            lines += [(f"floor {q}", ms) for q in ("p50", "p99")
+                      if (ms := getattr(floor.latency_ms, q)) is not None]
         return lines
 
 
@@ -175,11 +180,12 @@ def _mark_incidents(ax, run: RunData) -> None:
 
 
 def _mark_bounds(ax, run: RunData) -> None:
-    """The deadline and the latency thresholds as horizontal lines."""
+    """The deadline, the latency thresholds and the floor as horizontal lines."""
     for k, (label, ms) in enumerate(run.latency_lines()):
-        ax.axhline(ms, color="tab:red" if label == "deadline" else "tab:purple",
-                   linestyle="--" if label == "deadline" else ":", linewidth=1,
-                   label=label if k < 6 else None)
+        floor = label.startswith("floor ")
+        ax.axhline(ms, color="tab:red" if label == "deadline" else "tab:gray" if floor else "tab:purple",
+                   linestyle="--" if label == "deadline" else "-." if floor else ":", linewidth=1,
+                   label=label if k < 6 or floor else None)
 
 
 SPLIT_PARTS = ("broker_in", "compute", "broker_out")

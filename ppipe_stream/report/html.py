@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page per run (or per pair of runs).
 
 Owns the page: first the headline (how the run ended, thresholds, validity
-with its reasons, the leaderboard), then the charts, then the details (figures,
+with its reasons, the leaderboard, and with ``[scoring] calibrate = true`` the Floor
+table: the echo floor's latency beside every pipeline's), then the charts, then the details (figures,
 command results, incidents, the scenario as run). The charts are PNG files
 under ``charts/``, embedded in the page as data URIs so the file stands alone.
 Every value is HTML-escaped, with no Python reprs. Drawing is ``charts.py``'s; figures come from the run
@@ -20,7 +21,7 @@ import msgspec
 
 from ..view.display import ranked
 from ..results.outcome import Outcome, outcome_of
-from ..results.model import ContainerFigures, Summary, ThresholdResult
+from ..results.model import ContainerFigures, LatencySplit, Summary, ThresholdResult
 from .charts import RunData, draw_charts, load_run
 
 __all__ = ["write_report"]
@@ -120,11 +121,38 @@ def _headline(run: RunData) -> str:
     parts += ["<h3>Leaderboard</h3>", _table(
         ["#", "pipeline", "correct", "incorrect", "late", "missing", "bad", "p50 ms", "p99 ms",
          "max ms", "events/s", "metrics", "process"], rows)]
+    parts += _floor(s)
     if s.thresholds:
         parts += ["<h3>Thresholds</h3>", _table(["rule", "pipeline", "value", "verdict"], [
             [_e(t.expr), _e(t.pipeline), _num(t.value), _threshold_cell(t)]
             for t in s.thresholds])]
     return "\n".join(parts)
+
+
+def _floor(s: Summary) -> list[str]:
+    """The Floor table: the echo floor's latency (never ranked), then every pipeline's
+    beside it with what it adds over the floor. Nothing when the run did not calibrate."""
+    floor = s.floor
+    if floor is None:
+        return []
+    lat = floor.latency_ms
+    split = floor.latency_split_ms if isinstance(floor.latency_split_ms, LatencySplit) else None
+    where = (" Where the floor's time goes (p50): broker in " + _num(split.broker_in.p50)
+             + " ms, compute " + _num(split.compute.p50) + " ms, broker out "
+             + _num(split.broker_out.p50) + " ms.") if split is not None else ""
+    lost = f" It lost {floor.status.missing} answer(s)." if floor.status.missing else ""
+    rows = [[f"{_e(floor.pipeline)} (floor)", _e(floor.count), _e(floor.status.missing),
+             _num(lat.p50), _num(lat.p90), _num(lat.p99), _num(lat.max), "-", "-"]]
+    for name, p in ranked(s):
+        over = p.latency_over_floor_ms
+        rows.append([_e(name), _e(p.predictions), _e(p.status.missing), _num(p.latency_ms.p50),
+                     _num(p.latency_ms.p90), _num(p.latency_ms.p99), _num(p.latency_ms.max),
+                     _num(over.p50 if over else None), _num(over.p99 if over else None)])
+    return ["<h3>Floor</h3>", "<p>The echo pipeline on the same stream (calibrate = true): what "
+            "the broker, the clients and the harness cost every answer here. It is not ranked "
+            "and no threshold judges it." + _e(where) + _e(lost) + "</p>", _table(
+                ["pipeline", "answered", "missing", "p50 ms", "p90 ms", "p99 ms", "max ms",
+                 "p50 over floor ms", "p99 over floor ms"], rows)]
 
 
 def _details(run: RunData) -> str:

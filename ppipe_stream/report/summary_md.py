@@ -3,7 +3,8 @@
 
 Owns the page: a headline (the verdict: passed, a threshold failed, invalid, or
 how a run that did not complete ended), the dispatch line, one table row per
-pipeline (best first, as the terminal's summary table), the thresholds with the
+pipeline (best first, as the terminal's summary table; with ``[scoring] calibrate = true``
+each one's p50/p99 over the floor, and the floor's row last, unranked), the thresholds with the
 value each measured, and the validity with its reasons. Cells are escaped so a
 ``|`` in a name cannot break the table. Reads a
 :class:`~ppipe_stream.results.model.Summary`; judges nothing.
@@ -39,6 +40,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f}"
+
+
 def _verdict(summary: Summary, outcome: Outcome) -> str:
     if outcome is not Outcome.COMPLETE:
         return f"{outcome}, not judged"
@@ -61,15 +66,27 @@ def summary_markdown(summary: Summary) -> str:
     if isinstance(summary.aborted, str):
         lines += [f"**Aborted**: {_cell(summary.aborted)}", ""]
     rows = []
+    floor = summary.floor
     for name, figures in ranked(summary):
         status, latency = figures.status, figures.latency_ms
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in figures.metrics.items() if v is not None)
+        over = figures.latency_over_floor_ms
         rows.append([name, str(status.correct), str(status.incorrect), str(status.deadline_exceeded),
                      str(status.missing), str(status.bad), _ms(latency.p50), _ms(latency.p99),
-                     _ms(latency.max), f"{figures.throughput_eps:.1f}", metrics or "-"])
+                     _ms(latency.max),
+                     *([f"{_signed(over.p50 if over else None)} / {_signed(over.p99 if over else None)}"]
+                       if floor is not None else []),
+                     f"{figures.throughput_eps:.1f}", metrics or "-"])
+    if rows and floor is not None:  # the floor under the pipelines, unranked
+        status, latency = floor.status, floor.latency_ms
+        rows.append([f"{floor.pipeline} (floor)", "-", "-", str(status.deadline_exceeded),
+                     str(status.missing), str(status.bad), _ms(latency.p50), _ms(latency.p99),
+                     _ms(latency.max), "-", "-", f"echo, {floor.count} answered"])
     if rows:
+        over_column = ["p50/p99 over floor ms"] if floor is not None else []
         lines += _table(["pipeline", "correct", "incorrect", "late", "missing", "bad", "p50 ms",
-                         "p99 ms", "max ms", "events/s", "metrics"], rows, numeric=range(1, 10))
+                         "p99 ms", "max ms", *over_column, "events/s", "metrics"], rows,
+                        numeric=range(1, 10 + len(over_column)))
         lines.append("")
     if summary.thresholds:
         rows = []

@@ -5,7 +5,9 @@ component's typed snapshot as it hands it out (``Scorer.statistics()``,
 ``Proctor.statistics()``, ``IncidentLog.statistics()``, ``DispatchStats.statistics()``,
 each runner's status with the hang watch's, the broker, the harness's lateness), and
 :func:`build_summary` turns them into a :class:`~ppipe_stream.results.model.Summary`,
-then judges it: the thresholds (``passed``) and the validity, or marks them
+sets the run's floor apart (the ``[scoring] calibrate = true`` pipeline: its figures
+become ``floor``, never a ``pipelines`` entry, and every pipeline gets its latency over
+it), then judges it: the thresholds (``passed``) and the validity, or marks them
 *not judged* when the run did not complete (:mod:`ppipe_stream.results.outcome`). It
 measures nothing and writes no file: the run loop takes the snapshots, the run
 folder writes the result.
@@ -25,7 +27,8 @@ from ..scoring.thresholds import evaluate
 from ..watch.incidents import IncidentStatistics
 from .model import (
     UNSET, BrokerFigures, CommandCounts, ContainerFigures, DispatchFigures, FaultRecord, HarnessFigures,
-    IncidentRecord, Outcome, PipelineFigures, Summary, ThresholdResult, to_builtins,
+    FloorFigures, IncidentRecord, Outcome, OverFloor, PipelineFigures, Summary, ThresholdResult,
+    to_builtins,
 )
 from .outcome import not_judged_thresholds, not_judged_validity
 from .validity import verdict
@@ -54,6 +57,7 @@ class RunSnapshots(msgspec.Struct, frozen=True, kw_only=True):
     aborted: str | None = None
     error: str | None = None
     interrupted: bool = False
+    floor: str | None = None  # the floor pipeline's name when the run calibrates
 
 
 def _convert(value: Any, kind: Any) -> Any:
@@ -82,10 +86,12 @@ def build_summary(parts: RunSnapshots, *, thresholds: Mapping[str, str], rules: 
     dispatch = (DispatchFigures(events_sent=0) if parts.dispatch is None
                 else parts.dispatch if isinstance(parts.dispatch, DispatchFigures)
                 else _convert(parts.dispatch, DispatchFigures))
+    pipelines, floor = _floor_apart(_pipelines(parts), parts.floor)
     summary = Summary(
         run_id=parts.run_id, scenario=parts.scenario, complete=parts.complete,
         started_at=parts.started_at, duration_s=parts.duration_s, broker=parts.broker,
-        dispatch=dispatch, harness=parts.harness, pipelines=_pipelines(parts), outcome=parts.outcome,
+        dispatch=dispatch, harness=parts.harness, pipelines=pipelines, floor=floor,
+        outcome=parts.outcome,
         incidents=_incidents(parts.incidents),
         faults=UNSET if parts.faults is None else _convert(parts.faults, list[FaultRecord]),
         aborted=parts.aborted or UNSET, error=parts.error or UNSET,
@@ -100,6 +106,29 @@ def build_summary(parts: RunSnapshots, *, thresholds: Mapping[str, str], rules: 
                                            judged=parts.outcome is Outcome.COMPLETE)
     return msgspec.structs.replace(summary, passed=passed, validity=validity,
                                    thresholds=_convert(judged, list[ThresholdResult]))
+
+
+def _floor_apart(pipelines: dict[str, PipelineFigures],
+                 name: str | None) -> tuple[dict[str, PipelineFigures], FloorFigures | None]:
+    """The competitors, each with its latency over the floor, and the floor's own figures
+    (None, and every ``latency_over_floor_ms`` None, when the run does not calibrate)."""
+    if name is None:
+        return pipelines, None
+    own = pipelines.pop(name, PipelineFigures())
+    floor = FloorFigures(pipeline=name, count=own.predictions, events=own.events,
+                         latency_ms=own.latency_ms, latency_split_ms=own.latency_split_ms,
+                         status=own.status, container=own.container)
+    return {key: msgspec.structs.replace(figures, latency_over_floor_ms=_over(figures, floor))
+            for key, figures in pipelines.items()}, floor
+
+
+def _over(figures: PipelineFigures, floor: FloorFigures) -> OverFloor:
+    """p50 and p99 minus the floor's, to the microsecond (the histograms' unit)."""
+    def minus(mine: float | None, floors: float | None) -> float | None:
+        return None if mine is None or floors is None else round(mine - floors, 3)
+
+    return OverFloor(p50=minus(figures.latency_ms.p50, floor.latency_ms.p50),
+                     p99=minus(figures.latency_ms.p99, floor.latency_ms.p99))
 
 
 def _incidents(stats: IncidentStatistics | Sequence[Mapping[str, Any]] | None) -> list[IncidentRecord]:

@@ -30,8 +30,8 @@ from ..watch.incidents import IncidentKind
 
 __all__ = [
     "UNSET", "BrokerFigures", "BrokerKindName", "CommandCounts", "ContainerFigures", "DispatchFigures",
-    "FaultRecord", "HarnessFigures", "HostMeta", "IncidentRecord", "LagFigures", "LatenessFigures",
-    "LatencyFigures", "LatencySplit", "MetaFigures", "Outage", "Outcome", "PipelineFigures",
+    "FaultRecord", "FloorFigures", "HarnessFigures", "HostMeta", "IncidentRecord", "LagFigures", "LatenessFigures",
+    "LatencyFigures", "LatencySplit", "MetaFigures", "Outage", "Outcome", "OverFloor", "PipelineFigures",
     "SplitPart", "StatusCounts", "Summary", "ThresholdResult", "TimelineRow", "ValidityResult",
     "load_summary", "read_summary_bytes", "schema_text", "summary_schema", "to_builtins", "to_summary",
 ]
@@ -113,6 +113,14 @@ class ContainerFigures(msgspec.Struct, frozen=True, kw_only=True):
     hung_now: bool = False
 
 
+class OverFloor(msgspec.Struct, frozen=True, kw_only=True):
+    """A pipeline's latency over the run's floor, in ms: its p50 and p99 minus the floor's
+    (rounded to the microsecond; negative when it beat the floor). None: one side unmeasured."""
+
+    p50: float | None = None
+    p99: float | None = None
+
+
 class PipelineFigures(msgspec.Struct, frozen=True, kw_only=True):
     """One pipeline's figures (warm-up excluded)."""
 
@@ -127,6 +135,21 @@ class PipelineFigures(msgspec.Struct, frozen=True, kw_only=True):
     late_after_drain: int = 0
     missing_ratio: float | UnsetType = UNSET
     commands: dict[str, CommandCounts] | UnsetType = UNSET
+    container: ContainerFigures | UnsetType = UNSET
+    latency_over_floor_ms: OverFloor | None = None  # None: the run did not calibrate
+
+
+class FloorFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's floor (``[scoring] calibrate = true``): the echo pipeline's figures, scored
+    as any pipeline's but kept out of ``pipelines`` (no threshold, rank or verdict is its).
+    ``count`` is the answered events its latency figures hold; ``status`` shows what it lost."""
+
+    pipeline: str = ""
+    count: int = 0
+    events: int = 0
+    latency_ms: LatencyFigures = field(default_factory=LatencyFigures)
+    latency_split_ms: LatencySplit | UnsetType = UNSET
+    status: StatusCounts = field(default_factory=StatusCounts)
     container: ContainerFigures | UnsetType = UNSET
 
 
@@ -281,6 +304,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     dispatch: DispatchFigures = field(default_factory=DispatchFigures)
     harness: HarnessFigures | UnsetType = UNSET
     pipelines: dict[str, PipelineFigures] = {}
+    floor: FloorFigures | None = None  # None: the run did not calibrate
     outcome: Outcome | UnsetType = UNSET  # absent in older folders: see outcome.outcome_of
     passed: bool = False
     thresholds: list[ThresholdResult] = []

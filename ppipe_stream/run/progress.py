@@ -23,6 +23,7 @@ from ..dispatch.base import Dispatch
 from ..results.model import DispatchFigures, HarnessFigures, LagFigures, LatenessFigures
 from ..results.validity import schedule_verdict
 from ..runtime import Runner
+from ..scenario.calibration import floor_name
 from ..scenario.model import Scenario
 from ..scoring.hist import quantiles_ms
 from ..view.live import Frame
@@ -99,7 +100,8 @@ class Progress:
                        for r in self._runners},
             incidents=self._incidents.recent(), dropped=stats.dropped if stats else 0,
             loop_lateness_p99_ms=lateness.p99_ms,
-            invalid=schedule_verdict(self._scenario.validity, dispatch, harness, final=False).reasons)
+            invalid=schedule_verdict(self._scenario.validity, dispatch, harness, final=False).reasons,
+            floor=floor_name(self._scenario))
 
     def emit(self) -> None:
         """Hand the current frame to the display."""

@@ -21,6 +21,7 @@ import structlog
 from ..results.builder import RunSnapshots, build_summary
 from ..results.model import ContainerFigures, HarnessFigures, LatenessFigures, Outcome, Summary
 from ..runtime import Runner
+from ..scenario.calibration import floor_name
 from ..scenario.model import Scenario
 from ..watch.incidents import IncidentLog
 from ..watch.loop_lag import LatenessStats, LoopLateness
@@ -91,7 +92,8 @@ class SummaryWriter:
             commands=parts.proctor.statistics() if parts is not None and parts.proctor else None,
             containers=containers, incidents=incidents,
             faults=parts.injector.summary() if parts is not None and parts.injector else None,
-            aborted=tracker.aborted, error=self.error, interrupted=tracker.interrupted)
+            aborted=tracker.aborted, error=self.error, interrupted=tracker.interrupted,
+            floor=floor_name(self._scenario))
         summary = build_summary(snapshots, thresholds=self._scenario.thresholds,
                                 rules=self._scenario.validity)
         written = self._folder.write_summary(summary)

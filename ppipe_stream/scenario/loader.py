@@ -7,7 +7,8 @@ line of the key when it can be found, the key path, and a hint (the closest
 known key for a typo, the allowed values of a tag). Also writes a scenario
 back as TOML with every default filled in, and gives the scenario with every
 path it names made absolute (:meth:`LoadedScenario.anchored`), so a copy of it
-in a run folder reads the same files from there. It runs nothing.
+in a run folder reads the same files from there. A scenario with ``[scoring]
+calibrate = true`` is given its floor pipeline here, once (:mod:`.calibration`). It runs nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import msgspec
 import tomli_w
 
 from ..errors import ScenarioError, shown
+from .calibration import reserved_name_problems, with_floor, without_floor
 from .model import DockerPipeline, ProcessPipeline, Scenario, dec_hook, enc_hook
 from .overrides import Overrides
 
@@ -120,8 +122,9 @@ def _loads(text: str, *, file: str, base_dir: Path, extra_checks: ExtraChecks | 
         scenario = msgspec.convert(data, type=Scenario, dec_hook=dec_hook, strict=True)
     except msgspec.ValidationError as exc:
         raise _explain(exc, text, file) from None
-    loaded = LoadedScenario(scenario, Path(file), base_dir)
-    problems = _dataset_problems(loaded) + _security_problems(loaded)
+    problems = reserved_name_problems(scenario)
+    loaded = LoadedScenario(with_floor(scenario), Path(file), base_dir)
+    problems += _dataset_problems(loaded) + _security_problems(loaded)
     if extra_checks is not None:
         problems += extra_checks(scenario)
     if problems:
@@ -317,7 +320,9 @@ def _prefix(candidate: list[Any], steps: list[Any]) -> bool:
 
 def dump_scenario(scenario: Scenario) -> str:
     """TOML of the scenario as run: every default filled in, None left out, and a
-    literal ``[kafka.security] password`` written as ``***`` (never the secret)."""
+    literal ``[kafka.security] password`` written as ``***`` (never the secret). The
+    floor pipeline of ``[scoring] calibrate = true`` is left out: loading the text adds it."""
+    scenario = without_floor(scenario)
     security = scenario.kafka.security
     if security is not None:
         kafka = msgspec.structs.replace(scenario.kafka, security=security.redacted())

@@ -220,6 +220,9 @@ class Scoring(_Base, frozen=True):
     window: Duration = Duration("1s")
     tolerance: Tolerance = Tolerance()
     abort_on_fail: bool = False
+    # add the echo pipeline `ppipe-floor` on the same stream: its latency is the run's floor
+    # (scenario/calibration.py adds it; results/builder.py reports it as `floor`)
+    calibrate: bool = False
 
     def __post_init__(self) -> None:
         if self.window <= 0 or math.isinf(self.window):

@@ -82,7 +82,7 @@ def _detail(frame: Frame) -> str:
     if frame.loop_lateness_p99_ms is not None:
         parts.append(f"loop lateness p99 {frame.loop_lateness_p99_ms:.1f} ms")
     for name, snap in frame.pipelines.items():
-        piece = f"{name}: answered {snap.get('answered', 0)}"
+        piece = ("floor " if name == frame.floor else "") + f"{name}: answered {snap.get('answered', 0)}"
         p99 = snap.get("latency_p99_ms")
         if p99 is not None:
             piece += f", p99 {p99:.1f} ms"
@@ -96,7 +96,8 @@ def _detail(frame: Frame) -> str:
 
 
 def summary_table(summary: Summary | Mapping[str, Any]) -> Table:
-    """One row per pipeline: events, statuses, latency, throughput, metrics, verdict."""
+    """One row per pipeline: events, statuses, latency, throughput, metrics, verdict; with a
+    calibrated run, each one's latency over the floor, and the floor's row under them."""
     summary = to_summary(summary)
     dispatch = summary.dispatch
     title = (f"{summary.scenario}: {dispatch.events_sent} events at "
@@ -104,16 +105,28 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> Table:
              f"dispatch lag p99 {_ms(dispatch.lag_ms.p99)}"
              + (f", {dispatch.dropped} dropped" if dispatch.dropped else ""))
     table = Table(title=title)
-    for column in ("pipeline", "correct", "incorrect", "late", "missing", "bad", "p50",
-                   "p99", "max", "eps", "metrics"):
+    floor = summary.floor
+    columns = ["pipeline", "correct", "incorrect", "late", "missing", "bad", "p50", "p99", "max",
+               *(["over floor p50/p99"] if floor is not None else []), "eps", "metrics"]
+    for column in columns:
         table.add_column(column, justify="left" if column in ("pipeline", "metrics") else "right")
     for name, figures in ranked(summary):
         status, latency = figures.status, figures.latency_ms
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in figures.metrics.items() if v is not None)
+        over = figures.latency_over_floor_ms
         table.add_row(
             name, str(status.correct), str(status.incorrect), str(status.deadline_exceeded),
             str(status.missing), str(status.bad), _ms(latency.p50), _ms(latency.p99),
-            _ms(latency.max), f"{figures.throughput_eps or 0:.1f}", metrics)
+            _ms(latency.max),
+            *([f"{_signed(over.p50 if over else None)} / {_signed(over.p99 if over else None)}"]
+              if floor is not None else []),
+            f"{figures.throughput_eps or 0:.1f}", metrics)
+    if floor is not None:  # under the pipelines, never ranked: what every answer costs at least
+        status, latency = floor.status, floor.latency_ms
+        table.add_row(
+            f"{floor.pipeline} (floor)", "-", "-", str(status.deadline_exceeded),
+            str(status.missing), str(status.bad), _ms(latency.p50), _ms(latency.p99),
+            _ms(latency.max), "-", "-", f"echo, {floor.count} answered", style="dim")
     validity = summary.validity
     if not validity.valid and validity.judged:
         table.caption = (table.caption + "\n" if table.caption else "") + escape(
@@ -157,3 +170,7 @@ def ranked(summary: Summary | Mapping[str, Any]) -> list[tuple[str, PipelineFigu
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} ms"

@@ -4,7 +4,8 @@ Owns rendering a :class:`Frame` (state, elapsed and planned time, dispatch
 figures, per-pipeline figures, resources) as a rich table: progress, sent rate,
 lag, the harness's loop lateness and dropped events, INVALID and why as soon as
 the harness lost the schedule or was starved, then the leaderboard, ranked, with p50/p99 and a small p99 trend,
-the first metric, status counts, CPU and memory; under it the latest incidents
+the first metric, status counts, CPU and memory; under it the run's floor
+(``[scoring] calibrate = true``: the echo pipeline's p50/p99, never ranked), then the latest incidents
 (faults, outages, exits, restarts, hangs). Also the conversions that
 build a frame from a live run, a ``summary.json`` or a scores-topic snapshot.
 Computes no figure.
@@ -44,6 +45,7 @@ class Frame(msgspec.Struct, kw_only=True):
     dropped: int = 0  # events not sent within max_lag of their time
     loop_lateness_p99_ms: float | None = None  # the harness's own event loop
     invalid: list[str] = []  # why the run is already invalid (empty: nothing known yet)
+    floor: str | None = None  # which of ``pipelines`` is the run's floor (calibrate = true)
 
 
 class Trends:
@@ -107,7 +109,8 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
     for column in ("#", "pipeline", "answered", "p50 ms", "p99 ms", "p99 trend", "metric",
                    "correct", "incorrect", "late", "missing", "bad", "cpu %", "mem MiB"):
         table.add_column(column, justify="left" if column in ("pipeline", "p99 trend", "metric") else "right")
-    for rank, (name, snap) in enumerate(sorted(frame.pipelines.items(), key=_rank_key), start=1):
+    competitors = {k: v for k, v in frame.pipelines.items() if k != frame.floor}
+    for rank, (name, snap) in enumerate(sorted(competitors.items(), key=_rank_key), start=1):
         status = snap.get("status") or {}
         metrics = snap.get("metrics") or {}
         metric = next(((k, v) for k, v in metrics.items() if v is not None), None)
@@ -120,8 +123,21 @@ def render(frame: Frame, trends: Trends | None = None) -> Group:
             str(status.get("correct", 0)), str(status.get("incorrect", 0)),
             str(status.get("deadline_exceeded", 0)), str(status.get("missing", 0)), str(bad),
             _num(res.get("cpu_percent")), _num(res.get("memory_mib")))
+    floor = [_floor_line(frame.floor, frame.pipelines[frame.floor])] \
+        if frame.floor is not None and frame.floor in frame.pipelines else []
     lines = [Text(line, style="yellow") for line in frame.incidents]
-    return Group(*parts, table, *lines)
+    return Group(*parts, table, *floor, *lines)
+
+
+def _floor_line(name: str, snap: dict[str, Any]) -> Text:
+    """The run's floor under the leaderboard: what the broker, clients and harness cost."""
+    status = snap.get("status") or {}
+    line = Text("floor ", style="bold")
+    line.append(f"({name}, echo)  p50 {_ms(snap.get('latency_p50_ms'))} ms  "
+                f"p99 {_ms(snap.get('latency_p99_ms'))} ms  answered {snap.get('answered', 0)}")
+    if status.get("missing"):
+        line.append(f"  missing {status['missing']}", style="bold red")
+    return line
 
 
 def frame_from_summary(summary: dict[str, Any]) -> Frame:
@@ -135,6 +151,12 @@ def frame_from_summary(summary: dict[str, Any]) -> Frame:
         pipelines[name] = {"answered": p.get("predictions", 0), "status": status,
                            "latency_p50_ms": latency.get("p50"), "latency_p99_ms": latency.get("p99"),
                            "metrics": p.get("metrics") or {}}
+    floor = summary.get("floor")
+    if floor:
+        latency = floor.get("latency_ms") or {}
+        pipelines[floor["pipeline"]] = {
+            "answered": floor.get("count", 0), "status": dict(floor.get("status") or {}),
+            "latency_p50_ms": latency.get("p50"), "latency_p99_ms": latency.get("p99"), "metrics": {}}
     state = "done" if summary.get("complete") else ("interrupted" if summary.get("interrupted") else "running")
     return Frame(run_id=summary.get("run_id", ""), state=state,
                  elapsed_s=float(summary.get("duration_s") or 0.0),
@@ -145,7 +167,8 @@ def frame_from_summary(summary: dict[str, Any]) -> Frame:
                  dropped=int(dispatch.get("dropped") or 0),
                  loop_lateness_p99_ms=(((summary.get("harness") or {}).get("loop_lateness_ms")
                                         or {}).get("p99")),
-                 invalid=[] if validity.get("valid", True) else list(validity.get("reasons") or []))
+                 invalid=[] if validity.get("valid", True) else list(validity.get("reasons") or []),
+                 floor=floor["pipeline"] if floor else None)
 
 
 def _ms(value: Any) -> str:

@@ -15,8 +15,8 @@ from ppipe_stream.view.display import ranked, summary_table
 from ppipe_stream.results.outcome import outcome_of
 from ppipe_stream.run.folder import RunFolder
 from ppipe_stream.results.model import (
-    BrokerFigures, HarnessFigures, Outcome, Summary, load_summary, schema_text, to_builtins,
-    to_summary,
+    BrokerFigures, ContainerFigures, FloorFigures, HarnessFigures, LatencySplit, Outcome, OverFloor,
+    Summary, load_summary, schema_text, to_builtins, to_summary,
 )
 from ppipe_stream.scenario.model import Validity
 from ppipe_stream.results.builder import RunSnapshots, build_summary
@@ -112,13 +112,83 @@ def test_the_builder_judges_a_complete_run_and_writes_what_run_py_wrote(tmp_path
     assert isinstance(written, Summary) and written.meta is not msgspec.UNSET
     raw = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert list(raw) == ["run_id", "scenario", "complete", "started_at", "duration_s", "broker",
-                         "dispatch", "harness", "pipelines", "outcome", "passed", "thresholds",
+                         "dispatch", "harness", "pipelines", "floor", "outcome", "passed", "thresholds",
                          "validity", "incidents", "meta"]
     assert raw["thresholds"] == [{"expr": "latency.p99 < 5ms", "pipeline": "p", "value": 3.0,
                                   "ok": True}]  # no "judged" key on a complete run
     assert raw["incidents"] == [{"t_s": 1.0, "kind": "pipeline_exit", "target": "p"}]
     assert raw["validity"]["valid"] is False and "min_duration" in raw["validity"]["reasons"][0]
     assert read_summary(tmp_path / "run") == written
+
+
+def _scored(p50: float, p99: float, *, correct: int = 90, incorrect: int = 10, missing: int = 0,
+            accuracy: float = 0.9) -> dict:
+    return {"predictions": correct + incorrect,
+            "status": {"correct": correct, "incorrect": incorrect, "deadline_exceeded": 0,
+                       "missing": missing, "syntax_error": 0, "duplicate": 0, "unknown": 0},
+            "throughput_eps": 10.0, "latency_ms": {"mean": p50, "p50": p50, "p90": p99, "p99": p99,
+                                                   "p999": p99, "max": p99 + 1},
+            "latency_split_ms": {"broker_in": {"p50": 0.2, "p90": 0.3, "p99": 0.4},
+                                 "compute": {"p50": 0.01, "p90": 0.02, "p99": 0.03},
+                                 "broker_out": {"p50": 0.3, "p90": 0.4, "p99": 0.5}},
+            "metrics": {"accuracy": accuracy}, "events": correct + incorrect + missing,
+            "warmup_events": 0, "late_after_drain": 0,
+            "missing_ratio": missing / (correct + incorrect + missing)}
+
+
+def _calibrated(**floor: object) -> RunSnapshots:
+    """Pipeline ``p`` (p50 1.2 ms, p99 3.3 ms) and the floor ``ppipe-floor`` (0.7 / 2.2 ms,
+    every answer wrong: the echo)."""
+    echo = _scored(0.7, 2.2, correct=0, incorrect=100, accuracy=0.0)
+    echo.update(floor)
+    return _parts(floor="ppipe-floor", scored={"p": _scored(1.2, 3.3), "ppipe-floor": echo},
+                  containers={name: {"restarts": 0, "oom_killed": False, "exit_code": None,
+                                     "hangs": 0, "hung_now": False} for name in ("p", "ppipe-floor")})
+
+
+def test_the_floor_is_set_apart_and_every_pipeline_gets_its_latency_over_it():
+    summary = build_summary(_calibrated(), thresholds={}, rules=Validity())
+    assert list(summary.pipelines) == ["p"]  # no competitor: not in pipelines, not ranked
+    assert [name for name, _ in ranked(summary)] == ["p"]
+    floor = summary.floor
+    assert isinstance(floor, FloorFigures) and floor.pipeline == "ppipe-floor"
+    assert floor.count == 100 and floor.events == 100 and floor.status.incorrect == 100
+    assert (floor.latency_ms.p50, floor.latency_ms.p90, floor.latency_ms.p99, floor.latency_ms.max) \
+        == (0.7, 2.2, 2.2, 3.2)
+    assert isinstance(floor.latency_split_ms, LatencySplit)
+    assert floor.latency_split_ms.broker_in.p50 == 0.2 and floor.latency_split_ms.compute.p99 == 0.03
+    assert isinstance(floor.container, ContainerFigures)
+    over = summary.pipelines["p"].latency_over_floor_ms
+    assert over == OverFloor(p50=0.5, p99=1.1)  # to the microsecond: no 0.49999999999999994
+    raw = to_builtins(summary)
+    assert raw["floor"]["latency_ms"]["p50"] == 0.7
+    assert raw["pipelines"]["p"]["latency_over_floor_ms"] == {"p50": 0.5, "p99": 1.1}
+
+
+def test_no_threshold_and_no_verdict_is_the_floors():
+    """The echo's answers are all wrong and some are lost: the run still passes on ``p``."""
+    summary = build_summary(_calibrated(**_scored(0.7, 2.2, correct=0, incorrect=90, missing=10,
+                                                  accuracy=0.0)),
+                            thresholds={"accuracy": "> 0.5", "missing_ratio": "< 1%"}, rules=Validity())
+    assert summary.passed
+    assert {t.pipeline for t in summary.thresholds} == {"p"} and len(summary.thresholds) == 2
+    assert isinstance(summary.floor, FloorFigures)
+    assert summary.floor.status.missing == 10 and summary.floor.count == 90  # still shown
+
+
+def test_a_floor_not_yet_measured_is_there_with_nothing_over_it():
+    summary = build_summary(_parts(floor="ppipe-floor", scored=None, containers={}),
+                            thresholds={}, rules=Validity())
+    assert summary.floor == FloorFigures(pipeline="ppipe-floor")
+    one = build_summary(_calibrated(latency_ms={"p50": None, "p99": None}), thresholds={},
+                        rules=Validity())
+    assert one.pipelines["p"].latency_over_floor_ms == OverFloor(p50=None, p99=None)
+
+
+def test_without_calibration_floor_and_over_floor_are_null():
+    summary = build_summary(_parts(), thresholds={}, rules=Validity())
+    raw = to_builtins(summary)
+    assert raw["floor"] is None and raw["pipelines"]["p"]["latency_over_floor_ms"] is None
 
 
 def test_the_builder_marks_an_interrupted_run_not_judged():
