@@ -35,6 +35,9 @@ command = ["python", "-m", "ppipe_stream.examples.river_online"]
 def variant(kind: str, duration: str) -> str:
     """The docker quickstart's text, as a process pipeline when ``kind`` says so."""
     text = SCENARIO.read_text().replace('duration = "20s"', f'duration = "{duration}"')
+    # the copy lives elsewhere: its relative paths made absolute
+    text = text.replace('"data/iris.csv"', f'"{SCENARIO.parent / "data" / "iris.csv"}"')
+    text = text.replace('"../examples/river-online"', f'"{ROOT / "examples" / "river-online"}"')
     if kind == "process":
         head, _, rest = text.partition('name = "river-docker"\n')
         rest = rest.split("\n\n", 1)[1]  # the docker pipeline's keys, to the blank line
@@ -46,9 +49,11 @@ def run(kind: str, duration: str, folder: Path) -> dict:
     path = folder / f"{kind}.toml"
     path.write_text(variant(kind, duration))
     out = folder / f"run-{kind}"
-    subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain", "--force",
-                    "--out", str(out)], cwd=ROOT / "scenarios", check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "ppipe_stream", "run", str(path), "--plain",
+                           "--force", "--out", str(out)], cwd=ROOT / "scenarios", check=False,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not (out / "summary.json").exists():
+        sys.exit(f"bench_container: the {kind} run left no summary: {done.stderr[-2000:]}")
     summary = json.loads((out / "summary.json").read_text())
     figures = next(iter(summary["pipelines"].values()))
     latency = figures["latency_ms"]
