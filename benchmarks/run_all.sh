@@ -15,6 +15,14 @@ for script in bench_dispatch bench_overhead bench_scorer; do
   "$python" "benchmarks/$script.py" | tee "/tmp/ppipe-$script.log"
   tail -n 1 "/tmp/ppipe-$script.log" >> "$out"
 done
+# a container's network cost (needs a Docker engine: `bash scripts/test` starts one)
+printf '\n== bench_container\n'
+if "$python" -c 'from ppipe_stream.runtime.docker import docker_client; docker_client().close()' 2>/dev/null; then
+  "$python" benchmarks/bench_container.py | tee /tmp/ppipe-bench_container.log
+  tail -n 1 /tmp/ppipe-bench_container.log >> "$out"
+else
+  echo "bench_container: no Docker engine reachable (DOCKER_HOST): not measured"
+fi
 # sustained load per broker: 3 runs of SUSTAINED_SECONDS (600: half an hour in all)
 printf '\n== bench_sustained\n'
 "$python" benchmarks/bench_sustained.py --seconds "${SUSTAINED_SECONDS:-600}" | tee /tmp/ppipe-bench_sustained.log
