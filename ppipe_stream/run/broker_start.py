@@ -4,8 +4,9 @@ Owns :func:`broker_choice`, the one place the scenario's broker is decided
 (``bootstrap = "embedded"``: the run's own Apache Kafka with ``embedded =
 "kafka"``, else tansu; any other bootstrap: an existing cluster). Docker
 pipelines add a sandbox network: with tansu, the broker is a container on it;
-with Apache Kafka, the run's own node listens on the network's gateway. :class:`RunBroker`, what
-the run knows of its broker (kind, address, start-up time, the local process
+with Apache Kafka, the run's own node listens on the network's gateway; with a
+cluster, the network lets through to its brokers alone. :class:`RunBroker`,
+what the run knows of its broker (kind, address, start-up time, the local process
 for the resource sampler and a hard stop), and :func:`start_broker`, which
 starts what the choice says, pushes its cleanup on the run's exit stack and
 creates the run's topics. The brokers themselves are
@@ -183,12 +184,19 @@ async def start_broker(broker: RunBroker, stack: AsyncExitStack, *, scenario: Sc
 async def _open_to_cluster(broker: RunBroker, sandbox: SandboxNetwork, security: ClientSecurity) -> None:
     """Let the containers reach the cluster's brokers (the bootstrap list and every
     broker the metadata advertises), and nothing else."""
-    from ..runtime.egress import cluster_egress
+    from ..runtime.egress import cluster_egress, on_loopback
 
     egress = await cluster_egress(broker.bootstrap, security)
     if not egress.addresses:
         raise UsageError(f"[kafka] bootstrap: none of {broker.bootstrap} resolves to an IPv4 "
                          "address a docker pipeline could be let through to")
+    if looped := on_loopback(egress.addresses):
+        where = ", ".join(f"{a.ip}:{a.port}" for a in looped)
+        raise UsageError(f"[kafka] bootstrap: the cluster's brokers are on loopback ({where}, as "
+                         "bootstrapped or advertised), which a docker pipeline cannot reach (its "
+                         "loopback is its own): have them listen on and advertise an address of "
+                         "this host the containers route to (the Docker bridge's, e.g. "
+                         "172.17.0.1), or use bootstrap = \"embedded\"")
     await anyio.to_thread.run_sync(sandbox.allow, sorted(egress.addresses))
     broker.egress, broker.hosts = egress, egress.hosts
     log.info("sandbox.cluster", network=sandbox.name,

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 
 from ..security import PLAINTEXT, ClientSecurity
 
-__all__ = ["BrokerAddress", "Egress", "EgressWatch", "advertised", "resolve"]
+__all__ = ["BrokerAddress", "Egress", "EgressWatch", "advertised", "on_loopback", "resolve"]
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +76,12 @@ def resolve(hostports: Iterable[str]) -> Egress:
             addresses.add(BrokerAddress(ip, port))
             hosts.setdefault(host, ip)
     return Egress(frozenset(addresses), hosts)
+
+
+def on_loopback(addresses: Iterable[BrokerAddress]) -> list[BrokerAddress]:
+    """The addresses a container cannot reach: on loopback, which in a container
+    is the container's own."""
+    return sorted(a for a in addresses if ipaddress.IPv4Address(a.ip).is_loopback)
 
 
 async def advertised(bootstrap: str, security: ClientSecurity | None = None,

@@ -157,3 +157,20 @@ def test_faulty_container_on_a_sasl_ssl_cluster_every_count_exact(docker_engine,
         if written.is_file():
             assert password not in written.read_text(errors="replace"), written
     assert leftovers(docker_engine, summary["run_id"]) == []
+
+
+def test_a_cluster_on_loopback_is_refused_in_one_line(docker_engine, kafka_broker, tmp_path):
+    """A container's loopback is its own: a cluster on 127.0.0.1 is named in one line
+    (exit 2), not left to a pipeline that cannot connect."""
+    echo = Pipeline(name="echo", runtime="docker", build=str(ROOT / "examples" / "echo"))
+    path = Scenario(name="docker-loopback", load=Load(rate=10, count=10), pipelines=[echo],
+                    kafka=Kafka(bootstrap=kafka_broker.bootstrap)).write(tmp_path)
+    result = ppipe("run", str(path), "--plain", "--out", str(tmp_path / "run"), cwd=tmp_path,
+                   timeout=400)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if "loopback" in line]
+    assert len(error) == 1 and kafka_broker.bootstrap in error[0], result.stderr[-2000:]
+    summary = summary_of(tmp_path / "run")
+    assert summary["complete"] is False
+    assert leftovers(docker_engine, summary["run_id"]) == []

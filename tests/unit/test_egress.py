@@ -29,3 +29,11 @@ def test_a_container_gets_the_tls_files_at_paths_of_its_own():
     assert container_env["PPIPE_SECURITY_SSL_CAFILE"] == f"{TLS_DIR}/cafile.pem"
     assert env["PPIPE_SECURITY_SSL_CAFILE"] == "/home/u/ca.pem"  # the caller's is left as it was
     assert container_tls_files({"PPIPE_BOOTSTRAP": "b:1"}) == ({"PPIPE_BOOTSTRAP": "b:1"}, {})
+
+
+def test_loopback_brokers_are_named_as_out_of_a_containers_reach():
+    from ppipe_stream.runtime.egress import on_loopback
+
+    addresses = [BrokerAddress("172.17.0.1", 9092), BrokerAddress("127.0.0.1", 9093),
+                 BrokerAddress("127.0.1.1", 9094)]
+    assert on_loopback(addresses) == [BrokerAddress("127.0.0.1", 9093), BrokerAddress("127.0.1.1", 9094)]
