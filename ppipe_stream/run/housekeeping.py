@@ -23,7 +23,7 @@ __all__ = ["clean", "init_pipeline"]
 def clean() -> dict[str, int]:
     """Remove every container, network and built image a run left; returns counts."""
     from ..runtime.docker import LABEL_PIPELINE, docker_client
-    from ..runtime.sandbox import LABEL_RUN
+    from ..runtime.sandbox import FIREWALL_CHAINS, LABEL_RUN
 
     client = docker_client()
     removed = {"containers": 0, "networks": 0, "images": 0, "firewall_rules": 0}
@@ -39,8 +39,7 @@ def clean() -> dict[str, int]:
             removed["images"] += 1
     finally:
         client.close()
-    for binary, chain in (("iptables", "INPUT"), ("iptables", "DOCKER-USER"),
-                          ("ip6tables", "INPUT"), ("ip6tables", "FORWARD")):
+    for binary, chain in FIREWALL_CHAINS:
         try:
             rules = subprocess.run([binary, "-S", chain], capture_output=True, text=True).stdout
         except FileNotFoundError:

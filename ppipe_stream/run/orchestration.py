@@ -212,8 +212,7 @@ class _Run:
             await tg.start(broker_watch.run)
             if self.broker.egress is not None and self.broker.sandbox is not None:
                 # a broker the cluster's metadata comes to advertise is let through too
-                tg.start_soon(EgressWatch(bootstrap, self.broker.sandbox, self.broker.egress.addresses,
-                                          security=self.security).run)
+                tg.start_soon(EgressWatch(bootstrap, self.broker.sandbox, security=self.security).run)
             await tg.start(reader.run)
             stack.push_async_callback(shield.call, reader.stop)
             await start_pipelines(self.runners, stack, loaded=self.loaded, folder=self.folder,

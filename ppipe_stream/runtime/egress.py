@@ -20,6 +20,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from ..security import PLAINTEXT, ClientSecurity
+from ..watch.broker_health import split_node
 
 __all__ = ["BrokerAddress", "Egress", "EgressWatch", "advertised", "on_loopback", "resolve"]
 
@@ -45,13 +46,9 @@ class Egress(NamedTuple):
 class Opens(Protocol):
     """What opens the sandbox to more addresses (a ``SandboxNetwork``)."""
 
-    def allow(self, addresses: Iterable[BrokerAddress]) -> None:
+    def allow(self, addresses: Iterable[BrokerAddress]) -> list[tuple[str, int]]:
+        """Open to ``addresses``; returns those it had not opened before."""
         ...
-
-
-def _split(hostport: str) -> tuple[str, int]:
-    host, _, port = hostport.strip().rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 def resolve(hostports: Iterable[str]) -> Egress:
@@ -59,7 +56,7 @@ def resolve(hostports: Iterable[str]) -> Egress:
     addresses: set[BrokerAddress] = set()
     hosts: dict[str, str] = {}
     for hostport in hostports:
-        host, port = _split(hostport)
+        host, port = split_node(hostport.strip())
         try:
             ipaddress.IPv4Address(host)
             addresses.add(BrokerAddress(host, port))
@@ -108,15 +105,15 @@ async def cluster_egress(bootstrap: str, security: ClientSecurity | None = None)
 
 class EgressWatch:
     """Re-reads the cluster's metadata every ``interval`` s; a broker that appears
-    (a new node, a moved listener) is allowed at once. An address is never
-    taken away while the run goes: a connection a pipeline holds stays valid."""
+    (a new node, a moved listener) is allowed at once (the sandbox knows what it
+    has opened already). An address is never taken away while the run goes: a
+    connection a pipeline holds stays valid."""
 
-    def __init__(self, bootstrap: str, sandbox: Opens, known: Iterable[BrokerAddress], *,
-                 security: ClientSecurity | None = None, interval: float = RECHECK_S) -> None:
+    def __init__(self, bootstrap: str, sandbox: Opens, *, security: ClientSecurity | None = None,
+                 interval: float = RECHECK_S) -> None:
         self._bootstrap = bootstrap
         self._sandbox = sandbox
         self._security = security
-        self.known: set[BrokerAddress] = set(known)
         self._interval = interval
 
     async def check(self) -> set[BrokerAddress]:
@@ -126,10 +123,9 @@ class EgressWatch:
         except (KafkaError, OSError) as exc:  # the broker watch reports outages; this follows metadata
             log.info("sandbox.metadata_unread", error=repr(exc))
             return set()
-        new = set(egress.addresses) - self.known
+        new = {BrokerAddress(*address) for address in
+               await anyio.to_thread.run_sync(self._sandbox.allow, sorted(egress.addresses))}
         if new:
-            await anyio.to_thread.run_sync(self._sandbox.allow, sorted(new))
-            self.known |= new
             log.warning("sandbox.egress_opened", addresses=[f"{a.ip}:{a.port}" for a in sorted(new)],
                         hint="the cluster's metadata advertises a broker it did not at the start")
         return new

@@ -26,8 +26,8 @@ import shutil
 import subprocess
 import tarfile
 import time
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -35,7 +35,8 @@ import structlog
 from ..errors import BrokerError, RunError
 from .engine import ContainerState
 
-__all__ = ["SandboxNetwork", "bridge_name", "TANSU_IMAGE", "LABEL_RUN", "LABEL_ROLE", "ensure_tansu_image"]
+__all__ = ["SandboxNetwork", "bridge_name", "TANSU_IMAGE", "LABEL_RUN", "LABEL_ROLE", "FIREWALL_CHAINS",
+           "ensure_tansu_image"]
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,9 @@ TANSU_IMAGE = "ppipe/tansu:local"
 LABEL_RUN = "ppipe.run"
 LABEL_ROLE = "ppipe.role"
 BROKER_PORT = 9092
+# every (binary, chain) a sandbox writes rules in: what `ppipe clean` looks through
+FIREWALL_CHAINS = (("iptables", "INPUT"), ("iptables", "DOCKER-USER"),
+                   ("ip6tables", "INPUT"), ("ip6tables", "FORWARD"))
 
 
 def bridge_name(run_id: str) -> str:
@@ -192,9 +196,11 @@ class SandboxNetwork:
         self.allow([(self.gateway, port)])
         self.broker_ip, self.broker_port = self.gateway, port
 
-    def allow(self, addresses: Iterable[tuple[str, int]]) -> None:
+    def allow(self, addresses: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
         """Let the pipelines open TCP connections to each ``(ip, port)``: a broker
-        elsewhere (forwarded: ``DOCKER-USER``) or on this host (``INPUT``)."""
+        elsewhere (forwarded: ``DOCKER-USER``) or on this host (``INPUT``). Returns
+        the addresses it had not opened before."""
+        opened: list[tuple[str, int]] = []
         for ip, port in addresses:
             if (ip, port) in self.allowed:
                 continue
@@ -204,7 +210,9 @@ class SandboxNetwork:
             if not self.internal:
                 self._insert_rule("iptables", ["DOCKER-USER", *match, "-j", "RETURN"], required=True)
             self.allowed.add((ip, port))
+            opened.append((ip, port))
             log.info("sandbox.allowed", network=self.name, address=f"{ip}:{port}")
+        return opened
 
     def _seal_forwarding(self) -> None:
         """In ``DOCKER-USER`` (which the engine's FORWARD chain runs first): drop

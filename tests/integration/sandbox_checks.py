@@ -15,10 +15,9 @@ def leftovers(client, run_id: str) -> list[str]:
     label = f"ppipe.run={run_id}"
     found = [c.name for c in client.containers.list(all=True, filters={"label": label})]
     found += [n.name for n in client.networks.list(filters={"label": label})]
-    from ppipe_stream.runtime.sandbox import bridge_name
+    from ppipe_stream.runtime.sandbox import FIREWALL_CHAINS, bridge_name
 
-    for binary, chain in (("iptables", "INPUT"), ("iptables", "DOCKER-USER"),
-                          ("ip6tables", "INPUT"), ("ip6tables", "FORWARD")):
+    for binary, chain in FIREWALL_CHAINS:
         rules = subprocess.run([binary, "-S", chain], capture_output=True, text=True).stdout
         found += [line for line in rules.splitlines() if f" {bridge_name(run_id)} " in line]
     return found
